@@ -1,0 +1,181 @@
+//! Command-line definitions (clap) and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "msvc",
+    version,
+    about = "Scaffold, check and run Rust microservice workspaces from one manifest",
+    long_about = "msvc keeps a workspace of Rust microservices (REST, gRPC, RabbitMQ workers) \
+in step with one manifest, services.toml: it renders new services from templates and \
+regenerates docker-compose.yml and the shared contracts crate whenever the manifest changes.",
+    after_help = "Examples:
+  msvc init shop                          create a workspace in ./shop
+  msvc new user-service --grpc            add a gRPC service
+  msvc new user-api --rest --depends-on user-service --publishes user_message
+  msvc new email-worker --worker --consumes user_message
+  msvc sync                               regenerate msvc-owned files after editing services.toml
+  msvc doctor                             check the tools the workspace needs
+
+Exit codes: 0 ok, 1 checks or a service failed, 2 usage, manifest or I/O error."
+)]
+pub struct Cli {
+    /// Run as if msvc was started in DIR.
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new workspace: services.toml, a cargo workspace, proto/ and services/.
+    #[command(after_help = "Examples:
+  msvc init shop          create ./shop
+  msvc init               use the current directory, which must be empty
+  msvc init shop --force  write into ./shop even though it holds files (existing files that differ are overwritten)")]
+    Init(InitArgs),
+    /// Add a service to the workspace: its crate, proto, Dockerfile and compose entry.
+    #[command(after_help = "Examples:
+  msvc new user-service --grpc
+  msvc new billing --grpc --proto ../billing.proto   scaffold from an existing proto
+  msvc new user-api --rest --port 5000 --depends-on user-service
+  msvc new email-worker --worker --consumes user_message
+  msvc new user-api --rest --dry-run                 show the plan, write nothing
+
+Ports default to the next one the manifest does not use: REST from 8080,
+gRPC from 50051, admin ports (gRPC and workers) from 9100.")]
+    New(NewArgs),
+    /// Remove a service from the manifest and the generated files.
+    #[command(after_help = "Examples:
+  msvc rm user-api            keep services/user-api/ on disk
+  msvc rm user-api --delete   delete services/user-api/ too")]
+    Rm(RmArgs),
+    /// Regenerate every msvc-owned file from services.toml (after a hand edit).
+    #[command(
+        after_help = "Generated files: docker-compose.yml, crates/contracts/ (but its \
+message files, which are yours), and the members of the root Cargo.toml. Services listed \
+in services.toml without a directory are scaffolded; existing service code is never touched.
+
+Examples:
+  msvc sync
+  msvc sync --dry-run   show what would change"
+    )]
+    Sync(SyncArgs),
+    /// Work with the template set.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+    /// List what the workspace needs and whether this machine has it.
+    Doctor,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory (and workspace name) to create; the current directory when omitted.
+    pub name: Option<String>,
+    /// Write into a directory that is not empty.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("kind").required(true).args(["rest", "grpc", "worker"]))]
+pub struct NewArgs {
+    /// Service name: lowercase letters, digits and `-` (a DNS label), e.g. user-service.
+    pub name: String,
+    /// An HTTP/JSON service (axum).
+    #[arg(long)]
+    pub rest: bool,
+    /// A gRPC service (tonic).
+    #[arg(long)]
+    pub grpc: bool,
+    /// A `RabbitMQ` queue consumer.
+    #[arg(long)]
+    pub worker: bool,
+    /// Main port (REST, gRPC).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// HTTP port for /healthz, /readyz and /metrics (gRPC, worker).
+    #[arg(long)]
+    pub admin_port: Option<u16>,
+    /// Services this one calls, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub depends_on: Vec<String>,
+    /// Queues this service publishes to, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "Q")]
+    pub publishes: Vec<String>,
+    /// Queues this service consumes, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "Q")]
+    pub consumes: Vec<String>,
+    /// gRPC: scaffold from this proto file; every RPC answers UNIMPLEMENTED until written.
+    #[arg(long, value_name = "FILE")]
+    pub proto: Option<PathBuf>,
+    /// REST: the sample resource (default: the name without -service / -api).
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// Print the plan (files, manifest and compose diffs) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite existing files of the service.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The service to remove.
+    pub name: String,
+    /// Also delete services/NAME/.
+    #[arg(long)]
+    pub delete: bool,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Write msvc's templates to DIR, to customise them.
+    #[command(
+        after_help = "Point a workspace at the copy with `templates = \"DIR\"` in the \
+[workspace] table of services.toml. A file there replaces msvc's template of the same \
+name; delete the files you do not change so they keep following msvc's.
+
+Examples:
+  msvc templates export .msvc-templates"
+    )]
+    Export {
+        /// Target directory.
+        dir: PathBuf,
+        /// Overwrite files that exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the template names.
+    List,
+}

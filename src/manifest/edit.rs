@@ -1,0 +1,132 @@
+//! Edits of services.toml that keep the user's comments, order and formatting.
+
+use toml_edit::{Array, DocumentMut, Item, Table, value};
+
+use super::model::{DEFAULT_AMQP_URL, Service};
+use crate::error::{Error, Result};
+
+/// An editable manifest.
+pub struct ManifestEdit {
+    doc: DocumentMut,
+}
+
+impl ManifestEdit {
+    pub fn parse(text: &str) -> Result<Self> {
+        let doc = text
+            .parse::<DocumentMut>()
+            .map_err(|e| Error::new(format!("services.toml is not valid TOML: {e}")))?;
+        Ok(Self { doc })
+    }
+
+    /// Appends `[services.NAME]` after the existing services.
+    pub fn add_service(&mut self, name: &str, svc: &Service) {
+        let services = self
+            .doc
+            .entry("services")
+            .or_insert_with(|| {
+                let mut t = Table::new();
+                t.set_implicit(true);
+                Item::Table(t)
+            })
+            .as_table_mut()
+            .expect("services is a table");
+        let mut t = Table::new();
+        t["kind"] = value(svc.kind.as_str());
+        if let Some(p) = svc.port {
+            t["port"] = value(i64::from(p));
+        }
+        if let Some(p) = svc.admin_port {
+            t["admin_port"] = value(i64::from(p));
+        }
+        if let Some(p) = &svc.proto {
+            t["proto"] = value(p.as_str());
+        }
+        if let Some(r) = &svc.resource {
+            t["resource"] = value(r.as_str());
+        }
+        for (key, list) in [
+            ("depends_on", &svc.depends_on),
+            ("calls", &svc.calls),
+            ("publishes", &svc.publishes),
+            ("consumes", &svc.consumes),
+        ] {
+            if !list.is_empty() {
+                t[key] = value(list.iter().map(String::as_str).collect::<Array>());
+            }
+        }
+        if let Some(r) = svc.replicas {
+            t["replicas"] = value(i64::from(r));
+        }
+        if let Some(c) = &svc.command {
+            t["command"] = value(c.as_str());
+        }
+        services.insert(name, Item::Table(t));
+    }
+
+    /// Removes `[services.NAME]` and every reference other services make to it.
+    pub fn remove_service(&mut self, name: &str) {
+        let Some(services) = self.doc.get_mut("services").and_then(Item::as_table_mut) else {
+            return;
+        };
+        services.remove(name);
+        for (_, item) in services.iter_mut() {
+            let Some(t) = item.as_table_mut() else {
+                continue;
+            };
+            if let Some(deps) = t.get_mut("depends_on").and_then(Item::as_array_mut) {
+                deps.retain(|v| v.as_str() != Some(name));
+                if deps.is_empty() {
+                    t.remove("depends_on");
+                }
+            }
+            if let Some(calls) = t.get_mut("calls").and_then(Item::as_array_mut) {
+                let prefix = format!("{name}/");
+                calls.retain(|v| !v.as_str().is_some_and(|c| c.starts_with(&prefix)));
+                if calls.is_empty() {
+                    t.remove("calls");
+                }
+            }
+        }
+    }
+
+    /// Adds a `[broker]` table when there is none, before the services.
+    pub fn ensure_broker(&mut self) -> bool {
+        if self.doc.contains_key("broker") {
+            return false;
+        }
+        let mut t = Table::new();
+        t["kind"] = value("rabbitmq");
+        t["url"] = value(DEFAULT_AMQP_URL);
+        t.decor_mut()
+            .set_prefix("\n# The message broker services publish to and consume from.\n");
+        // Place it right after [workspace] so it reads before the services.
+        let position = self
+            .doc
+            .get("workspace")
+            .and_then(Item::as_table)
+            .and_then(Table::position)
+            .map_or(0, |p| p + 1);
+        shift_positions(self.doc.as_table_mut(), position);
+        t.set_position(Some(position));
+        self.doc.insert("broker", Item::Table(t));
+        true
+    }
+
+    pub fn finish(self) -> String {
+        self.doc.to_string()
+    }
+}
+
+/// Moves every table at `from` or later one place down, to make room at `from`.
+fn shift_positions(table: &mut Table, from: isize) {
+    for (_, item) in table.iter_mut() {
+        if let Some(t) = item.as_table_mut() {
+            if let Some(p) = t.position()
+                && p >= from
+            {
+                t.set_position(Some(p + 1));
+            }
+            shift_positions(t, from);
+        }
+    }
+}

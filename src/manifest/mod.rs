@@ -1,0 +1,143 @@
+//! services.toml: finding it, loading it with source locations, validating it, editing it.
+
+pub mod edit;
+pub mod model;
+pub mod names;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use model::{Kind, Manifest, Service};
+
+use crate::error::{Error, Location, Result};
+
+/// The manifest's file name.
+pub const MANIFEST_FILE: &str = "services.toml";
+
+/// A loaded workspace: where it is, the manifest's text and its parsed model.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub manifest_path: PathBuf,
+    pub text: String,
+    pub manifest: Manifest,
+}
+
+impl Workspace {
+    /// Finds services.toml in `start` or the nearest parent, like cargo finds Cargo.toml.
+    pub fn find(start: &Path) -> Result<PathBuf> {
+        let start = if start.is_absolute() {
+            start.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(start)
+        };
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            let candidate = d.join(MANIFEST_FILE);
+            if candidate.is_file() {
+                return Ok(d.to_path_buf());
+            }
+            dir = d.parent();
+        }
+        Err(Error::new(format!(
+            "no {MANIFEST_FILE} found in `{}` or any parent directory",
+            start.display()
+        ))
+        .hint("run `msvc init NAME` to create a workspace, or pass `-C DIR` to point at one"))
+    }
+
+    /// Loads and validates the workspace rooted at `root`; any problem is an error (exit 2).
+    pub fn load(root: &Path) -> Result<Self> {
+        let ws = Self::load_unchecked(root)?;
+        let problems = validate::validate(&ws);
+        if let Some(first) = problems.into_iter().next() {
+            return Err(first.into_error(&ws));
+        }
+        Ok(ws)
+    }
+
+    /// Loads the workspace; schema errors fail, semantic problems are left to the caller.
+    pub fn load_unchecked(root: &Path) -> Result<Self> {
+        let manifest_path = root.join(MANIFEST_FILE);
+        let text = fs_err::read_to_string(&manifest_path)?;
+        let manifest = Self::parse(&manifest_path, &text)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            manifest_path,
+            text,
+            manifest,
+        })
+    }
+
+    /// Parses manifest text; errors carry the file, line and column.
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest> {
+        toml::from_str::<Manifest>(text).map_err(|err| {
+            let mut e = Error::new(format!(
+                "invalid manifest: {}",
+                err.message().trim_end_matches('\n')
+            ));
+            e = match err.span() {
+                Some(span) => e.at(Location::from_span(path, text, span)),
+                None => e.at(Location::file(path)),
+            };
+            e.hint(schema_hint(err.message()))
+        })
+    }
+
+    /// The location of a key in the manifest (`["services", "user-api", "port"]`), as
+    /// precise as the file allows: the key's value, else the nearest table that exists.
+    pub fn locate(&self, keys: &[&str]) -> Location {
+        locate_in(&self.manifest_path, &self.text, keys)
+    }
+
+    /// The path of a file relative to the workspace root, for messages.
+    pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
+        path.strip_prefix(&self.root).unwrap_or(path)
+    }
+}
+
+/// Finds `keys` in TOML `text` and returns the location of the deepest one found.
+pub fn locate_in(path: &Path, text: &str, keys: &[&str]) -> Location {
+    let Ok(doc) = toml_edit::Document::parse(text) else {
+        return Location::file(path);
+    };
+    let mut span = None;
+    let mut item: &toml_edit::Item = doc.as_item();
+    for key in keys {
+        if let (Some(array), Ok(index)) = (item.as_array(), key.parse::<usize>()) {
+            if let Some(s) = array.get(index).and_then(toml_edit::Value::span) {
+                span = Some(s);
+            }
+            break;
+        }
+        let Some((k, v)) = item.as_table_like().and_then(|t| t.get_key_value(key)) else {
+            break;
+        };
+        // Point at the value for leaves and at the key for tables.
+        let s = if v.is_table_like() {
+            k.span()
+        } else {
+            v.span()
+        };
+        if s.is_some() {
+            span = s;
+        }
+        item = v;
+    }
+    match span {
+        Some(s) => Location::from_span(path, text, s),
+        None => Location::file(path),
+    }
+}
+
+fn schema_hint(message: &str) -> String {
+    if message.contains("unknown field") {
+        "remove the key or fix its spelling; the keys each table accepts are listed above".into()
+    } else if message.contains("unknown variant") {
+        "use one of the values listed above".into()
+    } else if message.contains("missing field") {
+        "add the missing key".into()
+    } else {
+        "fix the TOML at the location above; see README.md for the manifest's schema".into()
+    }
+}

@@ -1,0 +1,224 @@
+//! The schema of services.toml, as serde reads it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The template set the services of a new workspace are rendered with.
+pub const TEMPLATE_VERSION: u32 = 1;
+
+/// The broker URL used when the manifest declares none.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The grace period used when neither the service nor the workspace sets one.
+pub const DEFAULT_SHUTDOWN_GRACE: &str = "10s";
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub workspace: WorkspaceSection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<Broker>,
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceSection {
+    pub name: String,
+    #[serde(default = "default_template_version")]
+    pub template_version: u32,
+    /// A directory of templates that override the embedded ones, file by file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<String>,
+}
+
+fn default_template_version() -> u32 {
+    TEMPLATE_VERSION
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Broker {
+    #[serde(default = "default_broker_kind")]
+    pub kind: BrokerKind,
+    #[serde(default = "default_broker_url")]
+    pub url: String,
+}
+
+fn default_broker_kind() -> BrokerKind {
+    BrokerKind::Rabbitmq
+}
+
+fn default_broker_url() -> String {
+    DEFAULT_AMQP_URL.to_string()
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    Rabbitmq,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Rest,
+    Grpc,
+    Worker,
+    Process,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Rest => "rest",
+            Kind::Grpc => "grpc",
+            Kind::Worker => "worker",
+            Kind::Process => "process",
+        }
+    }
+
+    /// Whether the kind has an HTTP admin port beside its main port.
+    pub fn has_admin_port(self) -> bool {
+        matches!(self, Kind::Grpc | Kind::Worker)
+    }
+
+    /// Whether the kind listens on a main port.
+    pub fn has_main_port(self) -> bool {
+        !matches!(self, Kind::Worker)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_port: Option<u16>,
+    /// The proto file of a gRPC service, relative to the workspace root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<String>,
+    /// The sample resource of a REST service (`/user/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publishes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The program a `process` service runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<String>,
+}
+
+impl Service {
+    pub fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            port: None,
+            admin_port: None,
+            proto: None,
+            resource: None,
+            depends_on: Vec::new(),
+            calls: Vec::new(),
+            publishes: Vec::new(),
+            consumes: Vec::new(),
+            replicas: None,
+            env: BTreeMap::new(),
+            command: None,
+            shutdown_grace: None,
+        }
+    }
+}
+
+impl Manifest {
+    /// Every queue any service publishes to or consumes from, sorted, once each.
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues: Vec<String> = self
+            .services
+            .values()
+            .flat_map(|s| s.publishes.iter().chain(&s.consumes).cloned())
+            .collect();
+        queues.sort();
+        queues.dedup();
+        queues
+    }
+
+    /// The broker URL services get as `AMQP_URL` when running on the host.
+    pub fn broker_url(&self) -> &str {
+        self.broker.as_ref().map_or(DEFAULT_AMQP_URL, |b| &b.url)
+    }
+
+    /// The grace period of one service: its own, the workspace's, or the default.
+    pub fn shutdown_grace(&self, service: &Service) -> String {
+        service
+            .shutdown_grace
+            .clone()
+            .or_else(|| self.workspace.shutdown_grace.clone())
+            .unwrap_or_else(|| DEFAULT_SHUTDOWN_GRACE.to_string())
+    }
+
+    /// Every host port the manifest uses, with the service and key that use it.
+    pub fn used_ports(&self) -> Vec<(u16, &str, &'static str)> {
+        let mut ports = Vec::new();
+        for (name, svc) in &self.services {
+            if let Some(p) = svc.port {
+                ports.push((p, name.as_str(), "port"));
+            }
+            if let Some(p) = svc.admin_port {
+                ports.push((p, name.as_str(), "admin_port"));
+            }
+        }
+        ports
+    }
+}
+
+/// Parses a duration written as `500ms`, `10s` or `2m` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, factor) = if let Some(d) = text.strip_suffix("ms") {
+        (d, 1)
+    } else if let Some(d) = text.strip_suffix('s') {
+        (d, 1000)
+    } else if let Some(d) = text.strip_suffix('m') {
+        (d, 60_000)
+    } else {
+        return None;
+    };
+    digits.parse::<u64>().ok()?.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("10s"), Some(10_000));
+        assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_duration_ms("2m"), Some(120_000));
+        assert_eq!(parse_duration_ms("10"), None);
+        assert_eq!(parse_duration_ms("s"), None);
+    }
+}

@@ -1,0 +1,329 @@
+//! Rendering: templates plus the manifest become a `WritePlan`.
+//!
+//! `new`, `rm` and `sync` all end in [`plan_generated`], the one code path that
+//! rewrites msvc-owned files (compose, the contracts crate, the workspace member list).
+
+pub mod context;
+pub mod plan;
+pub mod proto;
+pub mod templates;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use tera::Tera;
+
+use self::context::{ServiceContext, WorkspaceContext};
+use self::plan::{Ownership, WritePlan};
+use self::proto::ProtoInfo;
+use self::templates::{Origin, TEMPLATE_SUFFIX, TemplateSet};
+use crate::error::{Error, Location, Result};
+use crate::manifest::Workspace;
+use crate::manifest::model::{Kind, Manifest};
+use crate::manifest::names::QueueForms;
+
+/// Path of the generated contracts crate, relative to the workspace root.
+pub const CONTRACTS_DIR: &str = "crates/contracts";
+/// Path of the generated compose file.
+pub const COMPOSE_FILE: &str = "docker-compose.yml";
+
+/// Tera with every template of a set parsed up front, so a broken one fails first.
+pub struct Renderer {
+    tera: Tera,
+    set: TemplateSet,
+}
+
+impl Renderer {
+    pub fn new(set: TemplateSet) -> Result<Self> {
+        let mut tera = Tera::new();
+        // Generated files are code, not HTML.
+        tera.autoescape_on(Vec::<&str>::new());
+        register_filters(&mut tera);
+        for t in set.iter() {
+            tera.add_raw_template(&t.name, &t.text)
+                .map_err(|e| template_error(&t.name, &t.origin, e))?;
+        }
+        Ok(Self { tera, set })
+    }
+
+    /// The embedded templates, or the workspace's overrides on top of them.
+    pub fn for_workspace(root: &Path, manifest: &Manifest) -> Result<Self> {
+        match &manifest.workspace.templates {
+            Some(dir) => Self::new(TemplateSet::with_overrides(&root.join(dir))?),
+            None => Self::new(TemplateSet::embedded()),
+        }
+    }
+
+    pub fn render(&self, name: &str, ctx: &tera::Context) -> Result<String> {
+        let origin = self
+            .set
+            .get(name)
+            .map_or(Origin::Embedded, |t| t.origin.clone());
+        let text = self
+            .tera
+            .render(name, ctx)
+            .map_err(|e| template_error(name, &origin, e))?;
+        // Whitespace control in templates is fiddly; every file ends with one newline.
+        let trimmed = text.trim_end();
+        Ok(if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("{trimmed}\n")
+        })
+    }
+
+    pub fn set(&self) -> &TemplateSet {
+        &self.set
+    }
+}
+
+fn template_error(name: &str, origin: &Origin, err: tera::Error) -> Error {
+    let mut e = Error::new(format!("template `{name}` failed")).source(err);
+    match origin {
+        Origin::Override(path) => {
+            e = e.at(Location::file(path)).hint(
+                "fix the overriding template, or delete it to use msvc's own; `msvc templates export DIR` shows the originals",
+            );
+        }
+        Origin::Embedded => {
+            e = e.hint("this is a bug in msvc's templates; please report it");
+        }
+    }
+    e
+}
+
+fn register_filters(tera: &mut Tera) {
+    use heck::{ToKebabCase, ToPascalCase, ToShoutySnakeCase, ToSnakeCase};
+    tera.register_filter("snake_case", |s: &str, _: tera::Kwargs, _: &tera::State| {
+        s.to_snake_case()
+    });
+    tera.register_filter(
+        "pascal_case",
+        |s: &str, _: tera::Kwargs, _: &tera::State| s.to_pascal_case(),
+    );
+    tera.register_filter("kebab_case", |s: &str, _: tera::Kwargs, _: &tera::State| {
+        s.to_kebab_case()
+    });
+    // A double-quoted string that is valid in YAML, TOML and Rust alike.
+    tera.register_filter("quoted", |s: &str, _: tera::Kwargs, _: &tera::State| {
+        serde_json::to_string(s).expect("strings serialise")
+    });
+    tera.register_filter(
+        "shouty_case",
+        |s: &str, _: tera::Kwargs, _: &tera::State| s.to_shouty_snake_case(),
+    );
+}
+
+/// The template directories a kind of service is rendered from, later ones winning.
+fn kind_dirs(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Rest => &["service", "rest"],
+        Kind::Grpc => &["service", "admin", "grpc"],
+        Kind::Worker => &["service", "admin", "worker"],
+        Kind::Process => &[],
+    }
+}
+
+/// Renders templates under `dirs` into `dest` (relative to the root), later dirs winning.
+fn render_dirs(
+    renderer: &Renderer,
+    dirs: &[&str],
+    ctx: &tera::Context,
+) -> Result<BTreeMap<String, String>> {
+    let mut chosen: BTreeMap<String, String> = BTreeMap::new();
+    for dir in dirs {
+        for (rel, t) in renderer.set().under(dir) {
+            chosen.insert(
+                rel.trim_end_matches(TEMPLATE_SUFFIX).to_string(),
+                t.name.clone(),
+            );
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (rel, name) in chosen {
+        out.insert(rel, renderer.render(&name, ctx)?);
+    }
+    Ok(out)
+}
+
+/// The files of a new workspace (init): manifest, cargo workspace, README, ignores.
+pub fn plan_workspace(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+) -> Result<()> {
+    let ctx = workspace_context(manifest, &BTreeMap::new());
+    for (rel, text) in render_dirs(renderer, &["workspace"], &ctx)? {
+        plan.put(rel, text, Ownership::Scaffolded);
+    }
+    Ok(())
+}
+
+/// Reads a file as the plan would leave it: pending content first, then the disk.
+fn planned_or_disk(plan: &WritePlan, rel: &Path) -> Option<String> {
+    if let Some(f) = plan.get(rel) {
+        return f.new.clone();
+    }
+    fs_err::read_to_string(plan.root().join(rel)).ok()
+}
+
+/// Parses the proto of every gRPC service, as the plan would leave them.
+pub fn collect_protos(
+    plan: &WritePlan,
+    ws: &Workspace,
+    manifest: &Manifest,
+) -> Result<BTreeMap<String, ProtoInfo>> {
+    let mut protos = BTreeMap::new();
+    for (name, svc) in &manifest.services {
+        let Some(path) = &svc.proto else { continue };
+        if protos.contains_key(path) {
+            continue;
+        }
+        let source = planned_or_disk(plan, Path::new(path)).ok_or_else(|| {
+            Error::new(format!("proto `{path}` of service `{name}` does not exist"))
+                .at(ws.locate(&["services", name, "proto"]))
+                .hint("restore the file, or fix the `proto` path in services.toml")
+        })?;
+        let info = proto::parse(plan.root(), path, &source)?;
+        protos.insert(path.clone(), info);
+    }
+    Ok(protos)
+}
+
+fn workspace_context(manifest: &Manifest, protos: &BTreeMap<String, ProtoInfo>) -> tera::Context {
+    let ws = WorkspaceContext::new(manifest, protos);
+    let mut ctx = tera::Context::new();
+    ctx.insert("ws", &ws);
+    ctx
+}
+
+/// Renders the default proto of a new gRPC service into the plan.
+pub fn plan_default_proto(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+    name: &str,
+) -> Result<()> {
+    let svc = &manifest.services[name];
+    let Some(path) = &svc.proto else {
+        return Ok(());
+    };
+    let ctx = service_context(manifest, name, &BTreeMap::new());
+    let text = renderer.render("proto/service.proto.tera", &ctx)?;
+    plan.put(path.clone(), text, Ownership::Scaffolded);
+    Ok(())
+}
+
+fn service_context(
+    manifest: &Manifest,
+    name: &str,
+    protos: &BTreeMap<String, ProtoInfo>,
+) -> tera::Context {
+    let mut ctx = workspace_context(manifest, protos);
+    ctx.insert("service", &ServiceContext::new(manifest, name, protos));
+    ctx
+}
+
+/// Renders a service's own files (user-owned once written) into the plan.
+pub fn plan_service(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+    name: &str,
+    protos: &BTreeMap<String, ProtoInfo>,
+) -> Result<()> {
+    let kind = manifest.services[name].kind;
+    let ctx = service_context(manifest, name, protos);
+    let dir = service_dir(name);
+    for (rel, text) in render_dirs(renderer, kind_dirs(kind), &ctx)? {
+        plan.put(dir.join(rel), text, Ownership::Scaffolded);
+    }
+    Ok(())
+}
+
+/// Where a service's crate lives, relative to the root.
+pub fn service_dir(name: &str) -> PathBuf {
+    Path::new("services").join(name)
+}
+
+/// Rewrites every msvc-owned file from the manifest: compose, the contracts crate and
+/// the workspace member list. The one path `new`, `rm` and `sync` share.
+pub fn plan_generated(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+    protos: &BTreeMap<String, ProtoInfo>,
+) -> Result<()> {
+    let ctx = workspace_context(manifest, protos);
+    for (rel, text) in render_dirs(renderer, &["contracts"], &ctx)? {
+        plan.put(
+            Path::new(CONTRACTS_DIR).join(rel),
+            text,
+            Ownership::Generated,
+        );
+    }
+    // Message types are the user's to shape: written once per queue, then left alone.
+    for queue in manifest.queues() {
+        let forms = QueueForms::new(&queue);
+        let mut qctx = ctx.clone();
+        qctx.insert("queue", &forms);
+        let text = renderer.render("message/message.rs.tera", &qctx)?;
+        plan.put(
+            Path::new(CONTRACTS_DIR)
+                .join("src/messages")
+                .join(format!("{}.rs", forms.module)),
+            text,
+            Ownership::ScaffoldedOnce,
+        );
+    }
+    for (rel, text) in render_dirs(renderer, &["deploy"], &ctx)? {
+        plan.put(rel, text, Ownership::Generated);
+    }
+    plan_members(plan, renderer, manifest)?;
+    Ok(())
+}
+
+/// Sets `workspace.members` of the root Cargo.toml, keeping everything else the user wrote.
+fn plan_members(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) -> Result<()> {
+    let rel = Path::new("Cargo.toml");
+    let text = if let Some(t) = planned_or_disk(plan, rel) {
+        t
+    } else {
+        let ctx = workspace_context(manifest, &BTreeMap::new());
+        renderer.render("workspace/Cargo.toml.tera", &ctx)?
+    };
+    let mut doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
+        Error::new(format!("the workspace's Cargo.toml is not valid TOML: {e}"))
+            .at(Location::file(&plan.root().join(rel)))
+            .hint("fix it; msvc keeps its `[workspace] members` list in step with services.toml")
+    })?;
+    let Some(ws) = doc.get_mut("workspace").and_then(|w| w.as_table_like_mut()) else {
+        return Err(
+            Error::new("the workspace's Cargo.toml has no [workspace] table")
+                .at(Location::file(&plan.root().join(rel)))
+                .hint("add `[workspace]` with `members = []`; msvc fills in the members"),
+        );
+    };
+    let mut members = toml_edit::Array::new();
+    members.push(CONTRACTS_DIR);
+    for (name, svc) in &manifest.services {
+        if svc.kind != Kind::Process {
+            members.push(format!("services/{name}"));
+        }
+    }
+    for v in members.iter_mut() {
+        v.decor_mut().set_prefix("\n    ");
+    }
+    members.set_trailing(",\n");
+    members.set_trailing_comma(false);
+    let existing = ws.get("members").and_then(|m| m.as_array());
+    let same = existing.is_some_and(|old| {
+        old.iter().map(|v| v.as_str()).collect::<Vec<_>>()
+            == members.iter().map(|v| v.as_str()).collect::<Vec<_>>()
+    });
+    if !same {
+        ws.insert("members", toml_edit::value(members));
+    }
+    plan.put(rel, doc.to_string(), Ownership::Generated);
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The template set: embedded in the binary, overridable file by file from a workspace dir.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, DirEntry, include_dir};
+
+use crate::error::{Error, Location, Result};
+
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// Suffix every template file carries; stripped from the destination path.
+pub const TEMPLATE_SUFFIX: &str = ".tera";
+
+/// Where a template's text came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Embedded,
+    Override(PathBuf),
+}
+
+/// One template: its name (a `/`-separated path under templates/) and text.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub name: String,
+    pub text: String,
+    pub origin: Origin,
+}
+
+/// All templates, embedded ones replaced by a workspace's overrides where present.
+#[derive(Debug, Clone)]
+pub struct TemplateSet {
+    templates: BTreeMap<String, Template>,
+}
+
+impl TemplateSet {
+    /// The templates compiled into msvc.
+    pub fn embedded() -> Self {
+        let mut templates = BTreeMap::new();
+        collect(&EMBEDDED, &mut templates);
+        Self { templates }
+    }
+
+    /// The embedded templates with every file found under `dir` taking precedence.
+    pub fn with_overrides(dir: &Path) -> Result<Self> {
+        let mut set = Self::embedded();
+        if !dir.is_dir() {
+            return Err(Error::new(format!(
+                "template directory `{}` does not exist",
+                dir.display()
+            ))
+            .hint("create it with `msvc templates export DIR`, or remove `templates` from [workspace]"));
+        }
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in fs_err::read_dir(&d)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path.strip_prefix(dir).expect("walked from dir");
+                let name = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                if !name.ends_with(TEMPLATE_SUFFIX) {
+                    continue;
+                }
+                if !set.templates.contains_key(&name) {
+                    return Err(Error::new(format!(
+                        "template override `{name}` does not replace any template msvc knows"
+                    ))
+                    .at(Location::file(&path))
+                    .hint("run `msvc templates export DIR` to see the template names; rename or delete this file"));
+                }
+                let text = fs_err::read_to_string(&path)?;
+                set.templates.insert(
+                    name.clone(),
+                    Template {
+                        name,
+                        text,
+                        origin: Origin::Override(path),
+                    },
+                );
+            }
+        }
+        Ok(set)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Template> {
+        self.templates.values()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Template> {
+        self.templates.get(name)
+    }
+
+    /// Templates under a directory of the set (`rest/`), with names relative to it.
+    pub fn under<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = (&'a str, &'a Template)> {
+        let prefix = format!("{dir}/");
+        self.templates.iter().filter_map(move |(name, t)| {
+            name.strip_prefix(&prefix).map(|rel| {
+                // `rel` borrows `name`, which lives as long as the set.
+                (rel, t)
+            })
+        })
+    }
+}
+
+fn collect(dir: &Dir<'static>, out: &mut BTreeMap<String, Template>) {
+    for entry in dir.entries() {
+        match entry {
+            DirEntry::Dir(d) => collect(d, out),
+            DirEntry::File(f) => {
+                let name = f.path().to_string_lossy().replace('\\', "/");
+                let text = f
+                    .contents_utf8()
+                    .expect("embedded templates are UTF-8")
+                    .to_string();
+                out.insert(
+                    name.clone(),
+                    Template {
+                        name,
+                        text,
+                        origin: Origin::Embedded,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Writes every embedded template under `dir`, refusing to overwrite unless `force`.
+pub fn export(dir: &Path, force: bool) -> Result<Vec<PathBuf>> {
+    let set = TemplateSet::embedded();
+    let mut written = Vec::new();
+    let mut existing = Vec::new();
+    for t in set.iter() {
+        let path = dir.join(&t.name);
+        if path.exists() && !force {
+            existing.push(path.clone());
+        }
+        written.push((path, t.text.clone()));
+    }
+    if let Some(first) = existing.first() {
+        return Err(Error::new(format!(
+            "{} template file(s) already exist in `{}`, e.g. `{}`",
+            existing.len(),
+            dir.display(),
+            first.display()
+        ))
+        .hint("pass --force to overwrite them, or export to another directory"));
+    }
+    let mut plan = super::plan::WritePlan::new(dir);
+    for (path, text) in written {
+        let rel = path.strip_prefix(dir).expect("joined above").to_path_buf();
+        plan.put(rel, text, super::plan::Ownership::Generated);
+    }
+    plan.apply()?;
+    Ok(set.iter().map(|t| dir.join(&t.name)).collect())
+}
