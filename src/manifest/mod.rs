@@ -26,11 +26,7 @@ pub struct Workspace {
 impl Workspace {
     /// Finds services.toml in `start` or the nearest parent, like cargo finds Cargo.toml.
     pub fn find(start: &Path) -> Result<PathBuf> {
-        let start = if start.is_absolute() {
-            start.to_path_buf()
-        } else {
-            std::env::current_dir()?.join(start)
-        };
+        let start = std::path::absolute(start)?;
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
             let candidate = d.join(MANIFEST_FILE);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::proto::ProtoInfo;
-use crate::manifest::model::{Kind, Manifest};
+use crate::manifest::model::{Kind, Manifest, parse_duration_ms};
 use crate::manifest::names::{NameForms, QueueForms, default_resource};
 
 /// Everything about one service that any template may use.
@@ -29,6 +29,8 @@ pub struct ServiceContext {
     pub consumes: Vec<QueueForms>,
     pub replicas: u32,
     pub shutdown_grace: String,
+    /// `shutdown_grace` in milliseconds, for code.
+    pub shutdown_grace_ms: u64,
     pub env: BTreeMap<String, String>,
     pub command: String,
 }
@@ -125,6 +127,7 @@ impl ServiceContext {
             consumes: svc.consumes.iter().map(|q| QueueForms::new(q)).collect(),
             replicas: svc.replicas.unwrap_or(1),
             shutdown_grace: manifest.shutdown_grace(svc),
+            shutdown_grace_ms: parse_duration_ms(&manifest.shutdown_grace(svc)).unwrap_or(10_000),
             env: svc.env.clone(),
             command: svc.command.clone().unwrap_or_default(),
         }

@@ -141,7 +141,13 @@ fn render_dirs(
     }
     let mut out = BTreeMap::new();
     for (rel, name) in chosen {
-        out.insert(rel, renderer.render(&name, ctx)?);
+        let text = renderer.render(&name, ctx)?;
+        // A template that renders to nothing does not apply (e.g. a store for a proto
+        // scaffold); placeholder files such as .gitkeep are empty templates by name.
+        if text.is_empty() && !rel.ends_with(".gitkeep") {
+            continue;
+        }
+        out.insert(rel, text);
     }
     Ok(out)
 }

@@ -42,8 +42,13 @@ pub struct Rpc {
     /// Rust path of the request message, from the service crate.
     pub input: String,
     pub output: String,
+    /// The request type as service code names it, relative to `pb` (the package).
+    pub input_pb: String,
+    pub output_pb: String,
     pub client_streaming: bool,
     pub server_streaming: bool,
+    /// The trait method's signature, formatted as rustfmt would at one indent.
+    pub signature: String,
 }
 
 /// Parses proto `source` (stored at `path`, relative to the workspace root).
@@ -86,13 +91,36 @@ fn describe(path: &str, file: &FileDescriptorProto) -> ProtoInfo {
                 rpcs: s
                     .method
                     .iter()
-                    .map(|m| Rpc {
-                        name: m.name().to_string(),
-                        method: rust_method_name(m.name()),
-                        input: rust_type(m.input_type(), &package, &local),
-                        output: rust_type(m.output_type(), &package, &local),
-                        client_streaming: m.client_streaming(),
-                        server_streaming: m.server_streaming(),
+                    .map(|m| {
+                        let input = rust_type(m.input_type(), &package, &local);
+                        let output = rust_type(m.output_type(), &package, &local);
+                        let input_pb = relative_to_package(&input, &modules);
+                        let output_pb = relative_to_package(&output, &modules);
+                        let method = rust_method_name(m.name());
+                        let signature = signature(
+                            &method,
+                            &if m.client_streaming() {
+                                format!("tonic::Streaming<{input_pb}>")
+                            } else {
+                                input_pb.clone()
+                            },
+                            &if m.server_streaming() {
+                                format!("Self::{}Stream", m.name())
+                            } else {
+                                output_pb.clone()
+                            },
+                        );
+                        Rpc {
+                            name: m.name().to_string(),
+                            method,
+                            input,
+                            output,
+                            input_pb,
+                            output_pb,
+                            client_streaming: m.client_streaming(),
+                            server_streaming: m.server_streaming(),
+                            signature,
+                        }
                     })
                     .collect(),
             }
@@ -163,6 +191,30 @@ fn rust_type(type_name: &str, package: &str, local: &[String]) -> String {
     path.push_str("::");
     path.push_str(&message.to_pascal_case());
     path
+}
+
+/// `contracts::a::v1::X` as `pb::X` when `pb` is `contracts::a::v1`.
+fn relative_to_package(path: &str, modules: &[String]) -> String {
+    let prefix = format!("contracts::{}::", modules.join("::"));
+    match path.strip_prefix(&prefix) {
+        Some(rest) if !modules.is_empty() => format!("pb::{rest}"),
+        _ => path.to_string(),
+    }
+}
+
+/// An RPC's trait method signature, laid out as rustfmt lays it out at one indent:
+/// on one line when it fits in 100 columns, else one parameter per line.
+fn signature(method: &str, input: &str, output: &str) -> String {
+    let one_line = format!(
+        "    async fn {method}(&self, _request: Request<{input}>) -> Result<Response<{output}>, Status> {{"
+    );
+    if one_line.len() <= 100 {
+        one_line
+    } else {
+        format!(
+            "    async fn {method}(\n        &self,\n        _request: Request<{input}>,\n    ) -> Result<Response<{output}>, Status> {{"
+        )
+    }
 }
 
 /// tonic's method name: snake case, raw identifier for keywords.

@@ -115,6 +115,9 @@ fn collect(dir: &Dir<'static>, out: &mut BTreeMap<String, Template>) {
             DirEntry::Dir(d) => collect(d, out),
             DirEntry::File(f) => {
                 let name = f.path().to_string_lossy().replace('\\', "/");
+                if !name.ends_with(TEMPLATE_SUFFIX) {
+                    continue;
+                }
                 let text = f
                     .contents_utf8()
                     .expect("embedded templates are UTF-8")

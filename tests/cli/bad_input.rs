@@ -1,0 +1,250 @@
+//! Every kind of bad input: a clear error, exit code 2, and the workspace untouched.
+
+use crate::support::{Scratch, snapshot_tree, stderr};
+
+/// Runs `args` in a workspace prepared by `setup` and checks the refusal.
+fn refused(setup: impl Fn(&Scratch), args: &[&str], expect: &[&str]) {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc"]);
+    setup(&s);
+    let before = snapshot_tree(s.path());
+    let out = s.run(args);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "msvc {args:?} should exit 2:\n{err}"
+    );
+    for e in expect {
+        assert!(err.contains(e), "msvc {args:?}: expected {e:?} in:\n{err}");
+    }
+    assert!(err.contains("hint:"), "msvc {args:?}: no hint in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        before,
+        snapshot_tree(s.path()),
+        "msvc {args:?} changed files"
+    );
+}
+
+fn nothing(_: &Scratch) {}
+
+#[test]
+fn invalid_service_names() {
+    let long = "a".repeat(64);
+    let cases: &[(&[&str], &str)] = &[
+        (&["new", "UserApi", "--rest"], "must be lowercase"),
+        (&["new", "user_api", "--rest"], "cannot contain `_`"),
+        (
+            &["new", "1user", "--rest"],
+            "must start with a lowercase letter",
+        ),
+        (
+            &["new", "--rest", "--", "-user"],
+            "must start with a lowercase letter",
+        ),
+        (&["new", "user-", "--rest"], "cannot end with `-`"),
+        (&["new", "..", "--rest"], "path separators"),
+        (&["new", "a/b", "--rest"], "path separators"),
+        (&["new", "type", "--rest"], "Rust keyword"),
+        (&["new", "self", "--rest"], "Rust keyword"),
+        (&["new", &long, "--rest"], "at most 63 characters"),
+        (&["new", "user-service", "--rest"], "already exists"),
+    ];
+    for (args, msg) in cases {
+        refused(nothing, args, &[msg]);
+    }
+}
+
+#[test]
+fn name_already_used_points_at_the_manifest() {
+    refused(
+        nothing,
+        &["new", "user-service", "--worker"],
+        &[
+            "already exists",
+            "services.toml:",
+            "[services.user-service]",
+        ],
+    );
+}
+
+#[test]
+fn unknown_dependency_suggests_a_name() {
+    refused(
+        nothing,
+        &["new", "user-api", "--rest", "--depends-on", "user-servise"],
+        &[
+            "`user-servise`, which is not a service",
+            "did you mean `user-service`?",
+        ],
+    );
+}
+
+#[test]
+fn taken_port_names_its_owner_and_line() {
+    refused(
+        nothing,
+        &["new", "user-api", "--rest", "--port", "50051"],
+        &[
+            "port 50051 is already used by `user-service` (port)",
+            "services.toml:",
+            "port = 50051",
+        ],
+    );
+}
+
+#[test]
+fn malformed_manifest_names_line_and_column() {
+    refused(
+        |s| {
+            let text = s
+                .read("services.toml")
+                .replace("kind = \"grpc\"", "kind = grpc");
+            s.write("services.toml", &text);
+        },
+        &["new", "user-api", "--rest"],
+        &["invalid manifest", "services.toml:", "kind = grpc"],
+    );
+}
+
+#[test]
+fn unknown_manifest_key_is_refused() {
+    refused(
+        |s| {
+            let text = s
+                .read("services.toml")
+                .replace("port = 50051", "prot = 50051");
+            s.write("services.toml", &text);
+        },
+        &["new", "user-api", "--rest"],
+        &["unknown field `prot`", "services.toml:"],
+    );
+}
+
+#[test]
+fn bad_queue_and_flag_combinations() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["new", "w", "--worker", "--consumes", "Bad Queue"],
+            "not a valid queue name",
+        ),
+        (
+            &["new", "w", "--worker", "--port", "7000"],
+            "a worker has no main port",
+        ),
+        (
+            &["new", "r", "--rest", "--proto", "x.proto"],
+            "--proto only applies to gRPC",
+        ),
+        (
+            &["new", "g", "--grpc", "--resource", "x"],
+            "--resource only applies to REST",
+        ),
+        (
+            &["new", "g", "--grpc", "--proto", "missing.proto"],
+            "cannot read proto",
+        ),
+    ];
+    for (args, msg) in cases {
+        refused(nothing, args, &[msg]);
+    }
+}
+
+#[test]
+fn broken_proto_is_reported_at_its_line() {
+    refused(
+        |s| {
+            s.write(
+                "bad.proto",
+                "syntax = \"proto3\";\nservice X {\n  rpc A(B) returns;\n}\n",
+            );
+        },
+        &["new", "billing", "--grpc", "--proto", "bad.proto"],
+        &["cannot parse proto", "bad.proto:3:"],
+    );
+}
+
+#[test]
+fn no_workspace_found() {
+    let s = Scratch::new();
+    let out = s.run(&["new", "user-api", "--rest"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("no services.toml found"), "{err}");
+    assert!(err.contains("msvc init"), "{err}");
+    assert!(snapshot_tree(s.path()).is_empty());
+}
+
+#[test]
+fn init_refuses_a_non_empty_directory() {
+    let s = Scratch::new();
+    fs_err::create_dir(s.path().join("shop")).unwrap();
+    fs_err::write(s.path().join("shop/notes.txt"), "mine").unwrap();
+    let out = s.run_in(s.path(), &["init", "shop"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"));
+    assert_eq!(snapshot_tree(&s.path().join("shop")).len(), 1);
+}
+
+#[test]
+fn failure_halfway_leaves_the_workspace_as_it_was() {
+    // A directory where the service's Cargo.toml should go makes one write fail late,
+    // after services.toml and others were staged.
+    refused(
+        |s| fs_err::create_dir_all(s.ws().join("services/user-api/Cargo.toml/x")).unwrap(),
+        &["new", "user-api", "--rest"],
+        &["services/user-api/Cargo.toml", "nothing was changed"],
+    );
+}
+
+#[test]
+fn unwritable_directory() {
+    let s = Scratch::with_workspace();
+    let before = snapshot_tree(s.path());
+    let guard = ReadOnly::new(&s.ws());
+    let out = s.run(&["new", "user-api", "--rest"]);
+    drop(guard);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot write") || err.contains("ermission") || err.contains("not permitted"),
+        "{err}"
+    );
+    assert_eq!(before, snapshot_tree(s.path()));
+}
+
+/// Makes a directory unwritable, even for root (immutable attribute), until dropped.
+struct ReadOnly(std::path::PathBuf, bool);
+
+impl ReadOnly {
+    fn new(dir: &std::path::Path) -> Self {
+        let chattr = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status();
+        if chattr.is_ok_and(|s| s.success()) {
+            return Self(dir.to_path_buf(), true);
+        }
+        let mut perms = fs_err::metadata(dir).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o555);
+        fs_err::set_permissions(dir, perms).unwrap();
+        Self(dir.to_path_buf(), false)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.0)
+                .status();
+        } else if let Ok(meta) = fs_err::metadata(&self.0) {
+            let mut perms = meta.permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            let _ = fs_err::set_permissions(&self.0, perms);
+        }
+    }
+}

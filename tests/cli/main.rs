@@ -1,0 +1,7 @@
+//! End-to-end tests of the `msvc` binary, run as a user would run it.
+
+mod bad_input;
+mod commands;
+mod generated;
+mod snapshots;
+mod support;

@@ -1,0 +1,128 @@
+//! Snapshots of every template variant's rendered files, reviewed as diffs.
+
+use crate::support::{Scratch, dump_tree, stdout};
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path("../snapshots");
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+#[test]
+fn workspace_init() {
+    let s = Scratch::with_workspace();
+    settings().bind(|| {
+        insta::assert_snapshot!("init", dump_tree(&s.ws(), &[""]));
+    });
+}
+
+#[test]
+fn rest_service() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-api", "--rest", "--port", "5000"]);
+    settings().bind(|| {
+        insta::assert_snapshot!("rest", dump_tree(&s.ws(), &["services/user-api/"]));
+    });
+}
+
+#[test]
+fn grpc_service() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc"]);
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "grpc",
+            dump_tree(
+                &s.ws(),
+                &["services/user-service/", "proto/", "crates/contracts/"]
+            )
+        );
+    });
+}
+
+#[test]
+fn grpc_service_from_proto() {
+    let s = Scratch::with_workspace();
+    s.write(
+        "proto/billing/v2/billing.proto",
+        "syntax = \"proto3\";\npackage billing.v2;\nimport \"google/protobuf/empty.proto\";\nservice Billing {\n  rpc Charge(ChargeRequest) returns (ChargeReply);\n  rpc Watch(google.protobuf.Empty) returns (stream ChargeReply);\n  rpc Upload(stream ChargeRequest) returns (google.protobuf.Empty);\n}\nmessage ChargeRequest { int64 cents = 1; }\nmessage ChargeReply { string id = 1; }\n",
+    );
+    s.ok(&[
+        "new",
+        "billing",
+        "--grpc",
+        "--proto",
+        "proto/billing/v2/billing.proto",
+    ]);
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "grpc_from_proto",
+            dump_tree(
+                &s.ws(),
+                &["services/billing/src/", "crates/contracts/src/lib.rs"]
+            )
+        );
+    });
+}
+
+#[test]
+fn worker_service() {
+    let s = Scratch::with_workspace();
+    s.ok(&[
+        "new",
+        "email-worker",
+        "--worker",
+        "--consumes",
+        "user_message",
+    ]);
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "worker",
+            dump_tree(&s.ws(), &["services/email-worker/", "crates/contracts/"])
+        );
+    });
+}
+
+#[test]
+fn manifest_and_compose_diffs() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc"]);
+    let out = s.ok(&[
+        "new",
+        "user-api",
+        "--rest",
+        "--port",
+        "5000",
+        "--depends-on",
+        "user-service",
+        "--publishes",
+        "user_message",
+        "--dry-run",
+    ]);
+    settings().bind(|| {
+        insta::assert_snapshot!("new_dry_run", stdout(&out));
+    });
+    s.ok(&[
+        "new",
+        "user-api",
+        "--rest",
+        "--port",
+        "5000",
+        "--depends-on",
+        "user-service",
+        "--publishes",
+        "user_message",
+    ]);
+    s.ok(&[
+        "new",
+        "email-worker",
+        "--worker",
+        "--consumes",
+        "user_message",
+    ]);
+    settings().bind(|| {
+        insta::assert_snapshot!("compose", s.read("docker-compose.yml"));
+        insta::assert_snapshot!("manifest", s.read("services.toml"));
+    });
+}

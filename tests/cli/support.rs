@@ -1,0 +1,127 @@
+//! A small builder for running msvc in a scratch directory.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// A scratch directory to run msvc in.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A scratch directory with a workspace `shop` already initialised in `shop/`.
+    pub fn with_workspace() -> Self {
+        let s = Self::new();
+        s.ok(&["init", "shop"]);
+        s
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn ws(&self) -> PathBuf {
+        self.path().join("shop")
+    }
+
+    /// Runs msvc in the workspace directory (or the scratch root when there is none).
+    pub fn run(&self, args: &[&str]) -> Output {
+        let cwd = if self.ws().is_dir() {
+            self.ws()
+        } else {
+            self.path().to_path_buf()
+        };
+        self.run_in(&cwd, args)
+    }
+
+    #[allow(clippy::unused_self)] // reads as `s.run_in(..)` beside `s.run(..)`
+    pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        Command::cargo_bin("msvc")
+            .expect("msvc binary")
+            .current_dir(cwd)
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .expect("msvc runs")
+    }
+
+    /// Runs msvc and asserts success.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "msvc {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        fs_err::read_to_string(self.ws().join(rel)).expect("file exists")
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.ws().join(rel);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Every file under `dir` with its bytes, to compare a tree before and after.
+pub fn snapshot_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs_err::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.insert(p.strip_prefix(dir).unwrap().join(""), Vec::new());
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    fs_err::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Every file under `dir` as one text: a header per file, then its content.
+pub fn dump_tree(dir: &Path, under: &[&str]) -> String {
+    let mut text = String::new();
+    for (path, bytes) in snapshot_tree(dir) {
+        let shown = path.to_string_lossy().replace('\\', "/");
+        if shown.ends_with('/') || !under.iter().any(|u| shown.starts_with(u)) {
+            continue;
+        }
+        let _ = writeln!(text, "=== {shown}");
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    text
+}
