@@ -154,7 +154,7 @@ fn compose() -> Finding {
         if let Ok(out) = Command::new(argv[0]).args(&argv[1..]).output() {
             let text = String::from_utf8_lossy(&out.stdout);
             // Some launchers exit 0 even when the real binary is missing: read the output.
-            if out.status.success() && text.to_lowercase().contains("version") {
+            if out.status.success() && text.contains("Compose") {
                 return Finding {
                     name: "compose",
                     required: false,

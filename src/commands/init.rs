@@ -8,7 +8,7 @@ use heck::ToKebabCase;
 use crate::cli::InitArgs;
 use crate::error::{Error, Result};
 use crate::manifest::model::{Manifest, TEMPLATE_VERSION, WorkspaceSection};
-use crate::manifest::names::validate_service_name;
+use crate::manifest::names::validate_workspace_name;
 use crate::manifest::{MANIFEST_FILE, Workspace};
 use crate::printer::Printer;
 use crate::render::plan::WritePlan;
@@ -16,7 +16,7 @@ use crate::render::{self, Renderer};
 
 pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
     let (target, name) = if let Some(name) = &args.name {
-        validate_service_name(name).map_err(|e| {
+        validate_workspace_name(name).map_err(|e| {
             Error::new(format!("invalid workspace name `{name}`: {}", e.reason)).hint(e.hint)
         })?;
         (cwd.join(name), name.clone())
@@ -26,7 +26,7 @@ pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
             .file_name()
             .map(|n| n.to_string_lossy().to_kebab_case())
             .unwrap_or_default();
-        let name = if validate_service_name(&base).is_ok() {
+        let name = if validate_workspace_name(&base).is_ok() {
             base
         } else {
             "workspace".to_string()

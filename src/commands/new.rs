@@ -282,7 +282,21 @@ fn proto_from_file(file: &Path, dest: Option<&str>) -> Result<(PathBuf, String)>
     let text = read_proto(file)?;
     let dest = dest.expect("gRPC services have a proto path");
     // Parse now so a broken proto is reported against the user's file.
-    proto::parse(Path::new(""), &file.display().to_string(), &text)?;
+    let info = proto::parse(Path::new(""), &file.display().to_string(), &text)?;
+    if info.services.is_empty() {
+        return Err(Error::new(format!(
+            "proto `{}` declares no service, so there is nothing to serve",
+            file.display()
+        ))
+        .hint("add a `service` with at least one `rpc`, or use --rest / --worker"));
+    }
+    if info.package.is_empty() {
+        return Err(
+            Error::new(format!("proto `{}` has no `package`", file.display())).hint(
+                "add a versioned package, e.g. `package billing.v1;`, so its code gets a module",
+            ),
+        );
+    }
     Ok((PathBuf::from(dest), text))
 }
 

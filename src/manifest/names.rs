@@ -95,6 +95,15 @@ pub fn validate_service_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Checks a workspace name: a DNS label (it names the compose project), which unlike a
+/// service name never becomes a crate, so Rust keywords are fine.
+pub fn validate_workspace_name(name: &str) -> Result<(), NameError> {
+    match validate_service_name(name) {
+        Err(e) if e.reason.contains("Rust keyword") || e.reason.contains("reserved") => Ok(()),
+        other => other,
+    }
+}
+
 fn validate_plain(name: &str) -> bool {
     validate_service_name(name).is_err()
 }

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Workspace;
 use super::model::{Kind, parse_duration_ms};
-use super::names::{validate_queue_name, validate_resource, validate_service_name};
+use super::names::{
+    validate_queue_name, validate_resource, validate_service_name, validate_workspace_name,
+};
 use crate::error::Error;
 
 /// One problem in the manifest, located by its key path.
@@ -48,7 +50,7 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
     let m = &ws.manifest;
     let mut problems = Vec::new();
 
-    if let Err(e) = validate_service_name(&m.workspace.name) {
+    if let Err(e) = validate_workspace_name(&m.workspace.name) {
         problems.push(
             Problem::new(
                 "WORKSPACE_NAME",

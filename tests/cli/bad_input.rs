@@ -166,6 +166,30 @@ fn broken_proto_is_reported_at_its_line() {
 }
 
 #[test]
+fn proto_without_a_service_or_package() {
+    refused(
+        |s| {
+            s.write(
+                "msgs.proto",
+                "syntax = \"proto3\";\npackage m.v1;\nmessage A { int64 id = 1; }\n",
+            );
+        },
+        &["new", "billing", "--grpc", "--proto", "msgs.proto"],
+        &["declares no service"],
+    );
+    refused(
+        |s| {
+            s.write(
+                "nopkg.proto",
+                "syntax = \"proto3\";\nservice S { rpc A(B) returns (B); }\nmessage B {}\n",
+            );
+        },
+        &["new", "billing", "--grpc", "--proto", "nopkg.proto"],
+        &["has no `package`"],
+    );
+}
+
+#[test]
 fn no_workspace_found() {
     let s = Scratch::new();
     let out = s.run(&["new", "user-api", "--rest"]);
