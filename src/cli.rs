@@ -50,6 +50,7 @@ pub enum Command {
     /// Create a new workspace: services.toml, a cargo workspace, proto/ and services/.
     #[command(after_help = "Examples:
   msvc init shop          create ./shop
+  msvc init shop --example   the example system: user-service (gRPC), user-api (REST), email-worker
   msvc init               use the current directory, which must be empty
   msvc init shop --force  write into ./shop even though it holds files (existing files that differ are overwritten)")]
     Init(InitArgs),
@@ -64,6 +65,20 @@ pub enum Command {
 Ports default to the next one the manifest does not use: REST from 8080,
 gRPC from 50051, admin ports (gRPC and workers) from 9100.")]
     New(NewArgs),
+    /// Add relations to an existing service: peers it calls, queues it uses.
+    #[command(
+        after_help = "Only msvc-owned files change (services.toml, compose, crates/contracts, \
+a worker's generated routes); your handlers are never edited. The peer's client is then \
+in crates/contracts, e.g. `contracts::peers::user_service::client()`.
+
+Examples:
+  msvc link user-api --depends-on user-service
+  msvc link user-api --calls user-service/UserService.GetUser   (adds the dependency too)
+  msvc link user-api --publishes user_message
+  msvc link email-worker --consumes user_message
+  msvc link user-api --depends-on user-service --dry-run"
+    )]
+    Link(LinkArgs),
     /// Remove a service from the manifest and the generated files.
     #[command(after_help = "Examples:
   msvc rm user-api            keep services/user-api/ on disk
@@ -94,6 +109,10 @@ pub struct InitArgs {
     /// Write into a directory that is not empty.
     #[arg(long)]
     pub force: bool,
+    /// Create the example system: user-service (gRPC), user-api (REST, calls it and
+    /// publishes to `user_message`) and email-worker (consumes `user_message`).
+    #[arg(long)]
+    pub example: bool,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +156,27 @@ pub struct NewArgs {
     /// Overwrite existing files of the service.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The service that gets the relations.
+    pub name: String,
+    /// Services it calls, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub depends_on: Vec<String>,
+    /// RPCs or routes it calls: `peer/Service.Method` (gRPC) or `peer/GET /path` (REST).
+    #[arg(long, value_name = "CALL")]
+    pub calls: Vec<String>,
+    /// Queues it publishes to, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "Q")]
+    pub publishes: Vec<String>,
+    /// Queues it consumes, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "Q")]
+    pub consumes: Vec<String>,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Init(args) => commands::init::run(&cwd, &args, &printer),
         Command::New(args) => commands::new::run(&cwd, &args, &printer),
+        Command::Link(args) => commands::link::run(&cwd, &args, &printer),
         Command::Rm(args) => commands::rm::run(&cwd, &args, &printer),
         Command::Sync(args) => commands::sync::run(&cwd, &args, &printer),
         Command::Templates(cmd) => commands::templates::run(&cwd, &cmd, &printer),

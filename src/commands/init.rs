@@ -7,12 +7,14 @@ use heck::ToKebabCase;
 
 use crate::cli::InitArgs;
 use crate::error::{Error, Result};
+use crate::manifest::edit::ManifestEdit;
+use crate::manifest::model::{Kind, Service};
 use crate::manifest::model::{Manifest, TEMPLATE_VERSION, WorkspaceSection};
 use crate::manifest::names::validate_workspace_name;
 use crate::manifest::{MANIFEST_FILE, Workspace};
 use crate::printer::Printer;
-use crate::render::plan::WritePlan;
-use crate::render::{self, Renderer};
+use crate::render::plan::{Ownership, WritePlan};
+use crate::render::{self, Renderer, proto};
 
 pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
     let (target, name) = if let Some(name) = &args.name {
@@ -79,8 +81,12 @@ pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
         .get(Path::new(MANIFEST_FILE))
         .and_then(|f| f.new.clone())
         .expect("workspace templates include services.toml");
-    let manifest = Workspace::parse(&target.join(MANIFEST_FILE), &text)?;
-    render::plan_generated(&mut plan, &renderer, &manifest, &BTreeMap::new())?;
+    let mut manifest = Workspace::parse(&target.join(MANIFEST_FILE), &text)?;
+    if args.example {
+        manifest = plan_example(&mut plan, &renderer, &target, &text)?;
+    }
+    let protos = collect_protos(&plan, &manifest)?;
+    render::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
     plan.apply()?;
 
     printer.json(&serde_json::json!({
@@ -97,8 +103,78 @@ pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
     } else {
         String::new()
     };
+    if args.example {
+        printer.line(&format!(
+            "\nThe example system: user-api (REST :5000) calls user-service (gRPC :50051) and\npublishes to the user_message queue, which email-worker consumes.\n\nNext:\n  {cd}cargo build\n  cargo run -p user-service &  cargo run -p email-worker &  cargo run -p user-api &\n  curl localhost:5000/user/1"
+        ));
+        return Ok(0);
+    }
     printer.line(&format!(
         "\nNext:\n  {cd}msvc new user-service --grpc\n  msvc new user-api --rest --depends-on user-service\n  msvc doctor"
     ));
     Ok(0)
+}
+
+/// The services of the example system, in the order they are added.
+fn example_services() -> Vec<(&'static str, Service)> {
+    let mut user_service = Service::new(Kind::Grpc);
+    user_service.port = Some(50051);
+    user_service.admin_port = Some(9100);
+    user_service.proto = Some(proto::default_proto_path("user_service"));
+
+    let mut user_api = Service::new(Kind::Rest);
+    user_api.port = Some(5000);
+    user_api.depends_on = vec!["user-service".into()];
+    user_api.calls = vec!["user-service/UserService.GetUser".into()];
+    user_api.publishes = vec!["user_message".into()];
+
+    let mut email_worker = Service::new(Kind::Worker);
+    email_worker.admin_port = Some(9101);
+    email_worker.consumes = vec!["user_message".into()];
+
+    vec![
+        ("user-service", user_service),
+        ("user-api", user_api),
+        ("email-worker", email_worker),
+    ]
+}
+
+/// Adds the example system to the plan and returns the manifest it ends with.
+fn plan_example(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    root: &Path,
+    manifest_text: &str,
+) -> Result<Manifest> {
+    let mut edit = ManifestEdit::parse(manifest_text)?;
+    edit.ensure_broker();
+    for (name, svc) in example_services() {
+        edit.add_service(name, &svc);
+    }
+    let text = edit.finish();
+    let manifest = Workspace::parse(&root.join(MANIFEST_FILE), &text)?;
+    plan.put(MANIFEST_FILE, text, Ownership::Scaffolded);
+    render::plan_default_proto(plan, renderer, &manifest, "user-service")?;
+    let protos = collect_protos(plan, &manifest)?;
+    for (name, _) in example_services() {
+        render::plan_service(plan, renderer, &manifest, name, &protos)?;
+        render::plan_example_overlay(plan, renderer, &manifest, name, &protos)?;
+    }
+    Ok(manifest)
+}
+
+/// The protos of a workspace that is not on disk yet.
+fn collect_protos(
+    plan: &WritePlan,
+    manifest: &Manifest,
+) -> Result<BTreeMap<String, crate::render::proto::ProtoInfo>> {
+    let mut protos = BTreeMap::new();
+    for svc in manifest.services.values() {
+        if let Some(path) = &svc.proto
+            && let Some(text) = plan.get(Path::new(path)).and_then(|f| f.new.as_deref())
+        {
+            protos.insert(path.clone(), proto::parse(plan.root(), path, text)?);
+        }
+    }
+    Ok(protos)
 }

@@ -2,6 +2,7 @@
 
 pub mod doctor;
 pub mod init;
+pub mod link;
 pub mod new;
 pub mod rm;
 pub mod sync;

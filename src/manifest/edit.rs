@@ -2,6 +2,10 @@
 
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
+fn value_item(array: Array) -> Item {
+    value(array)
+}
+
 use super::model::{DEFAULT_AMQP_URL, Service};
 use crate::error::{Error, Result};
 
@@ -87,6 +91,32 @@ impl ManifestEdit {
                 }
             }
         }
+    }
+
+    /// Appends `value` to the list `key` of `[services.NAME]` unless it is there already;
+    /// returns whether it was added.
+    pub fn add_to_list(&mut self, name: &str, key: &str, value: &str) -> Result<bool> {
+        let table = self
+            .doc
+            .get_mut("services")
+            .and_then(|s| s.as_table_like_mut())
+            .and_then(|s| s.get_mut(name))
+            .and_then(Item::as_table_like_mut)
+            .ok_or_else(|| {
+                Error::new(format!("[services.{name}] is not a table in services.toml"))
+            })?;
+        let item = table.entry(key).or_insert(value_item(Array::new()));
+        let Some(array) = item.as_array_mut() else {
+            return Err(
+                Error::new(format!("`{key}` of service `{name}` is not a list"))
+                    .hint(format!("write it as `{key} = [\"...\"]`")),
+            );
+        };
+        if array.iter().any(|v| v.as_str() == Some(value)) {
+            return Ok(false);
+        }
+        array.push(value);
+        Ok(true)
     }
 
     /// Adds a `[broker]` table when there is none, before the services.

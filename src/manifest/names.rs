@@ -16,7 +16,20 @@ const RUST_KEYWORDS: &[&str] = &[
 ];
 
 /// Names that would collide with the generated workspace's own crates or std.
-const RESERVED: &[&str] = &["contracts", "std", "core", "alloc", "proc-macro", "test"];
+/// (`messages`, `peers`, `amqp` and `rest` are modules of the generated contracts crate,
+/// which a service's proto package would collide with.)
+const RESERVED: &[&str] = &[
+    "contracts",
+    "std",
+    "core",
+    "alloc",
+    "proc-macro",
+    "test",
+    "messages",
+    "peers",
+    "amqp",
+    "rest",
+];
 
 /// Why a name was refused, with the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]

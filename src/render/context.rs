@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::openapi::RestApi;
 use super::proto::ProtoInfo;
 use crate::manifest::model::{Kind, Manifest, parse_duration_ms};
 use crate::manifest::names::{NameForms, QueueForms, default_resource};
@@ -69,6 +70,17 @@ pub struct WorkspaceContext {
     pub proto_modules: Vec<ModuleLine>,
     pub has_queues: bool,
     pub has_grpc: bool,
+    /// REST services some other service depends on, with the API their clients get.
+    pub rest_peers: Vec<RestPeer>,
+}
+
+/// A REST service with the typed client generated from its openapi.yaml.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestPeer {
+    #[serde(flatten)]
+    pub names: NameForms,
+    pub port: u16,
+    pub api: RestApi,
 }
 
 /// One line of a nested module tree: open `pub mod x {`, include a package, or close.
@@ -168,6 +180,7 @@ impl WorkspaceContext {
             has_queues: !queues.is_empty(),
             has_grpc: services.iter().any(|s| s.kind == Kind::Grpc),
             proto_modules: module_tree(&protos_list),
+            rest_peers: Vec::new(),
             services,
             queues,
             protos: protos_list,

@@ -4,6 +4,7 @@
 //! rewrites msvc-owned files (compose, the contracts crate, the workspace member list).
 
 pub mod context;
+pub mod openapi;
 pub mod plan;
 pub mod proto;
 pub mod templates;
@@ -39,10 +40,17 @@ impl Renderer {
         // Generated files are code, not HTML.
         tera.autoescape_on(Vec::<&str>::new());
         register_filters(&mut tera);
-        for t in set.iter() {
-            tera.add_raw_template(&t.name, &t.text)
-                .map_err(|e| template_error(&t.name, &t.origin, e))?;
-        }
+        // One call, so `{% include %}` and `{% extends %}` resolve whatever the order.
+        tera.add_raw_templates(set.iter().map(|t| (t.name.as_str(), t.text.as_str())))
+            .map_err(|e| {
+                // Tera names the failing template in its message; point at an override.
+                let text = e.to_string();
+                let culprit = set.iter().find(|t| text.contains(t.name.as_str()));
+                match culprit {
+                    Some(t) => template_error(&t.name, &t.origin, e),
+                    None => Error::new("msvc's templates failed to load").source(e),
+                }
+            })?;
         Ok(Self { tera, set })
     }
 
@@ -247,6 +255,24 @@ pub fn plan_service(
     Ok(())
 }
 
+/// Renders the example system's own versions of a service's files (`init --example`)
+/// over the ones `plan_service` planned: templates under `example/<name>/`.
+pub fn plan_example_overlay(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+    name: &str,
+    protos: &BTreeMap<String, ProtoInfo>,
+) -> Result<()> {
+    let ctx = service_context(manifest, name, protos);
+    let dir = service_dir(name);
+    let example_dir = format!("example/{name}");
+    for (rel, text) in render_dirs(renderer, &[example_dir.as_str()], &ctx)? {
+        plan.put(dir.join(rel), text, Ownership::Scaffolded);
+    }
+    Ok(())
+}
+
 /// Where a service's crate lives, relative to the root.
 pub fn service_dir(name: &str) -> PathBuf {
     Path::new("services").join(name)
@@ -260,7 +286,10 @@ pub fn plan_generated(
     manifest: &Manifest,
     protos: &BTreeMap<String, ProtoInfo>,
 ) -> Result<()> {
-    let ctx = workspace_context(manifest, protos);
+    let mut ws_ctx = WorkspaceContext::new(manifest, protos);
+    ws_ctx.rest_peers = rest_peers(plan, manifest)?;
+    let mut ctx = tera::Context::new();
+    ctx.insert("ws", &ws_ctx);
     for (rel, text) in render_dirs(renderer, &["contracts"], &ctx)? {
         plan.put(
             Path::new(CONTRACTS_DIR).join(rel),
@@ -285,8 +314,48 @@ pub fn plan_generated(
     for (rel, text) in render_dirs(renderer, &["deploy"], &ctx)? {
         plan.put(rel, text, Ownership::Generated);
     }
+    // A worker's routes follow its `consumes` list, so they are msvc's to rewrite.
+    for (name, svc) in &manifest.services {
+        if svc.kind == Kind::Worker {
+            let ctx = service_context(manifest, name, protos);
+            let text = renderer.render("worker/src/routes.rs.tera", &ctx)?;
+            plan.put(
+                service_dir(name).join("src/routes.rs"),
+                text,
+                Ownership::Generated,
+            );
+        }
+    }
     plan_members(plan, renderer, manifest)?;
     Ok(())
+}
+
+/// The REST services that others depend on, with their APIs read from openapi.yaml.
+fn rest_peers(plan: &WritePlan, manifest: &Manifest) -> Result<Vec<context::RestPeer>> {
+    let mut peers = Vec::new();
+    for (name, svc) in &manifest.services {
+        let depended_on = manifest
+            .services
+            .values()
+            .any(|s| s.depends_on.contains(name));
+        if svc.kind != Kind::Rest || !depended_on {
+            continue;
+        }
+        let rel = service_dir(name).join("openapi.yaml");
+        let shown = rel.to_string_lossy().replace('\\', "/");
+        let Some(text) = planned_or_disk(plan, &rel) else {
+            return Err(Error::new(format!(
+                "`{shown}` does not exist, so the typed client of `{name}` cannot be generated"
+            ))
+            .hint("restore the file (msvc writes one with every REST service); its callers' client is generated from it"));
+        };
+        peers.push(context::RestPeer {
+            names: crate::manifest::names::NameForms::new(name),
+            port: svc.port.unwrap_or(0),
+            api: openapi::parse(plan.root(), &shown, &text)?,
+        });
+    }
+    Ok(peers)
 }
 
 /// Sets `workspace.members` of the root Cargo.toml, keeping everything else the user wrote.

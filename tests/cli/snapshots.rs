@@ -1,6 +1,6 @@
 //! Snapshots of every template variant's rendered files, reviewed as diffs.
 
-use crate::support::{Scratch, dump_tree, stdout};
+use crate::support::{EMAIL_WORKER, Scratch, USER_API, dump_tree, stdout};
 
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
@@ -103,26 +103,40 @@ fn manifest_and_compose_diffs() {
     settings().bind(|| {
         insta::assert_snapshot!("new_dry_run", stdout(&out));
     });
-    s.ok(&[
-        "new",
-        "user-api",
-        "--rest",
-        "--port",
-        "5000",
-        "--depends-on",
-        "user-service",
-        "--publishes",
-        "user_message",
-    ]);
-    s.ok(&[
-        "new",
-        "email-worker",
-        "--worker",
-        "--consumes",
-        "user_message",
-    ]);
+    s.ok(&USER_API);
+    s.ok(&EMAIL_WORKER);
     settings().bind(|| {
         insta::assert_snapshot!("compose", s.read("docker-compose.yml"));
         insta::assert_snapshot!("manifest", s.read("services.toml"));
+    });
+}
+
+#[test]
+fn example_workspace() {
+    let s = Scratch::new();
+    s.run_in(s.path(), &["init", "shop", "--example"]);
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "example",
+            dump_tree(
+                &s.ws(),
+                &[
+                    "services.toml",
+                    "buf.yaml",
+                    "services/user-api/",
+                    "crates/contracts/src/"
+                ]
+            )
+        );
+    });
+}
+
+#[test]
+fn rest_client_from_openapi() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-api", "--rest"]);
+    s.ok(&["new", "front", "--rest", "--depends-on", "user-api"]);
+    settings().bind(|| {
+        insta::assert_snapshot!("rest_client", s.read("crates/contracts/src/rest.rs"));
     });
 }

@@ -7,6 +7,45 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
+/// `msvc new` of the article's REST service, calling user-service and publishing.
+pub const USER_API: [&str; 9] = [
+    "new",
+    "user-api",
+    "--rest",
+    "--port",
+    "5000",
+    "--depends-on",
+    "user-service",
+    "--publishes",
+    "user_message",
+];
+
+/// `msvc new` of the article's worker.
+pub const EMAIL_WORKER: [&str; 5] = [
+    "new",
+    "email-worker",
+    "--worker",
+    "--consumes",
+    "user_message",
+];
+
+/// Runs an external tool and asserts it succeeded, showing its output when not.
+pub fn run_tool(tool: &[String], args: &[&str], cwd: &Path) {
+    let out = std::process::Command::new(&tool[0])
+        .args(&tool[1..])
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", tool[0]));
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed:\n{}{}",
+        tool.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A scratch directory to run msvc in.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
@@ -23,6 +62,15 @@ impl Scratch {
     pub fn with_workspace() -> Self {
         let s = Self::new();
         s.ok(&["init", "shop"]);
+        s
+    }
+
+    /// A workspace with the article's three services, added one `msvc new` at a time.
+    pub fn with_system() -> Self {
+        let s = Self::with_workspace();
+        s.ok(&["new", "user-service", "--grpc"]);
+        s.ok(&USER_API);
+        s.ok(&EMAIL_WORKER);
         s
     }
 

@@ -1,0 +1,252 @@
+//! The example system end to end: `msvc init --example`, built, its three services
+//! started as plain processes against the real `RabbitMQ`, and the whole chain checked
+//! over the network: REST -> gRPC, REST -> queue -> worker.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::generated::{cargo, compose_binary, in_ci, shared_target_dir, tool};
+use crate::support::{Scratch, run_tool};
+
+/// Children killed when the test ends, however it ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A minimal HTTP/1.1 exchange: status and body.
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let (head, rest) = response.split_once("\r\n\r\n")?;
+    // Bodies may come chunked; keep only the JSON or text payload.
+    let text = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Some((status, text))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn broker_reachable() -> bool {
+    TcpStream::connect_timeout(&"127.0.0.1:5672".parse().unwrap(), Duration::from_secs(2)).is_ok()
+}
+
+fn spawn(bin: &Path, env: &[(&str, String)], lines: Option<Arc<Mutex<Vec<String>>>>) -> Child {
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(lines) = &lines {
+                lines.lock().unwrap().push(line);
+            }
+        }
+    });
+    child
+}
+
+fn ready(port: u16) -> bool {
+    http(port, "GET", "/readyz", None).is_some_and(|(s, _)| s == 200)
+}
+
+#[test]
+fn example_system_runs_end_to_end() {
+    if !broker_reachable() {
+        assert!(!in_ci(), "RabbitMQ at 127.0.0.1:5672 is required under CI");
+        eprintln!(
+            "\n!!! SKIPPING example_system_runs_end_to_end: no RabbitMQ at 127.0.0.1:5672 !!!\n"
+        );
+        return;
+    }
+    let s = Scratch::new();
+    let out = s.run_in(s.path(), &["init", "shop", "--example"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ws = s.ws();
+
+    cargo(&ws, &["fmt", "--all", "--check"]);
+    cargo(
+        &ws,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
+    cargo(&ws, &["build", "--workspace"]);
+    if let Some(compose) = compose_binary() {
+        run_tool(&compose, &["config", "--quiet"], &ws);
+    }
+    if let Some(buf) = tool("buf", &[vec!["buf".to_string()]], "--version", ".") {
+        run_tool(&buf, &["lint"], &ws);
+    }
+    let bin = |name: &str| -> PathBuf { shared_target_dir().join("debug").join(name) };
+
+    let (grpc, grpc_admin, rest, worker_admin) =
+        (free_port(), free_port(), free_port(), free_port());
+    let mut procs = Processes(Vec::new());
+    procs.0.push(spawn(
+        &bin("user-service"),
+        &[
+            ("PORT", grpc.to_string()),
+            ("ADMIN_PORT", grpc_admin.to_string()),
+        ],
+        None,
+    ));
+    wait_until("user-service ready", Duration::from_secs(30), || {
+        ready(grpc_admin)
+    });
+    procs.0.push(spawn(
+        &bin("user-api"),
+        &[
+            ("PORT", rest.to_string()),
+            ("USER_SERVICE_URL", format!("http://127.0.0.1:{grpc}")),
+        ],
+        None,
+    ));
+    wait_until("user-api ready", Duration::from_secs(30), || ready(rest));
+
+    // REST -> gRPC.
+    let (status, body) = http(rest, "GET", "/user/1", None).expect("user-api answers");
+    assert_eq!(status, 200, "{body}");
+    let user: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        user,
+        serde_json::json!({"id": 1, "name": "Alice", "email": "alice@example.com"})
+    );
+    let (status, body) = http(rest, "GET", "/user/999", None).unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string());
+
+    // REST -> queue, with the worker not running yet: the message must wait for it.
+    let marker = format!("hello from the example test {}", std::process::id());
+    let post = serde_json::json!({ "message": marker }).to_string();
+    let (status, body) = http(rest, "POST", "/user/1/messages", Some(&post)).unwrap();
+    assert_eq!(status, 202, "{body}");
+
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    procs.0.push(spawn(
+        &bin("email-worker"),
+        &[("ADMIN_PORT", worker_admin.to_string())],
+        Some(lines.clone()),
+    ));
+    wait_until(
+        "the worker to handle the message posted before it started",
+        Duration::from_secs(30),
+        || lines.lock().unwrap().iter().any(|l| l.contains(&marker)),
+    );
+    let (status, metrics) = http(worker_admin, "GET", "/metrics", None).unwrap();
+    assert_eq!(status, 200);
+    let processed: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("worker_messages_processed_total{queue=\"user_message\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no processed counter in:\n{metrics}"));
+    assert!(processed >= 1.0, "{metrics}");
+
+    // The REST service honours its own openapi.yaml.
+    let schemathesis = tool(
+        "schemathesis",
+        &[vec!["schemathesis".to_string()]],
+        "--version",
+        "chemathesis",
+    );
+    if let Some(st) = schemathesis {
+        let out = Command::new(&st[0])
+            .args(["run", "services/user-api/openapi.yaml", "--url"])
+            .arg(format!("http://127.0.0.1:{rest}"))
+            .args(["--max-examples", "30"])
+            .current_dir(&ws)
+            .output()
+            .expect("schemathesis runs");
+        assert!(
+            out.status.success(),
+            "schemathesis found failures:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // user-service gone: user-api answers 503, not a hang or a 500.
+    let mut grpc_child = procs.0.remove(0);
+    let _ = grpc_child.kill();
+    let _ = grpc_child.wait();
+    let (status, body) = http(rest, "GET", "/user/1", None).unwrap();
+    assert_eq!(status, 503, "{body}");
+}
