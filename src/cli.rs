@@ -18,6 +18,8 @@ regenerates docker-compose.yml and the shared contracts crate whenever the manif
   msvc new user-api --rest --depends-on user-service --publishes user_message
   msvc new email-worker --worker --consumes user_message
   msvc sync                               regenerate msvc-owned files after editing services.toml
+  msvc check                              check the wiring across services
+  msvc graph                              draw the system (mermaid; --format dot)
   msvc doctor                             check the tools the workspace needs
 
 Exit codes: 0 ok, 1 checks or a service failed, 2 usage, manifest or I/O error."
@@ -41,8 +43,34 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// For people (every command).
     Text,
+    /// Machine-readable (every command).
     Json,
+    /// GitHub Actions annotations (check).
+    Github,
+    #[value(help = "SARIF 2.1.0, for code scanning (check)")]
+    Sarif,
+    #[value(help = "JUnit XML, for CI test reports (check)")]
+    Junit,
+    /// A mermaid flowchart (graph, its default).
+    Mermaid,
+    /// Graphviz (graph).
+    Dot,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Github => "github",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+            Format::Mermaid => "mermaid",
+            Format::Dot => "dot",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,7 +128,75 @@ Examples:
     Templates(TemplatesCommand),
     /// List what the workspace needs and whether this machine has it.
     Doctor,
+    /// Check the wiring across services: manifest, protos, calls, queues, generated files,
+    /// service directories and Dockerfiles.
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+    /// Print the system as a graph: services, queues, and who calls, publishes and consumes.
+    #[command(
+        after_help = "Services are nodes (with their kind and port), and so are queues; edges are
+depends_on (labelled with the calls made), publishes and consumes.
+
+Examples:
+  msvc graph                          a mermaid flowchart (paste it into Markdown)
+  msvc graph --format dot | dot -Tsvg > system.svg
+  msvc graph --format json"
+    )]
+    Graph,
+    /// Build and run the services: dependency order, health checks, merged logs, restarts.
+    #[command(after_help = UP_HELP)]
+    Up(UpArgs),
+    /// Show the state of the services of the running `msvc up`.
+    #[command(
+        after_help = "Reads .msvc/ in the workspace, so it works from any terminal.
+
+Examples:
+  msvc status
+  msvc status --format json"
+    )]
+    Status,
+    /// Print the logs of the running (or last) `msvc up`.
+    #[command(after_help = "Examples:
+  msvc logs                  the last 100 lines of every service
+  msvc logs user-api -f      follow one service
+  msvc logs -n 0             everything kept in .msvc/up.log")]
+    Logs(LogsArgs),
+    /// Rebuild one service and restart its instances in the running `msvc up`.
+    #[command(after_help = "Examples:
+  msvc restart user-api")]
+    Restart(RestartArgs),
+    /// Internal: the process that supervises `msvc up`'s children (see README).
+    #[command(name = "__reaper", hide = true)]
+    Reaper,
 }
+
+const UP_HELP: &str = "Environment of each service, later lines winning:
+  1. msvc's own environment
+  2. HOST=127.0.0.1 and SHUTDOWN_GRACE (the service's shutdown_grace)
+  3. the .env file beside services.toml
+  4. the wiring: PORT, ADMIN_PORT, <PEER>_URL (all replicas, comma-separated), AMQP_URL
+  5. the service's `env = { ... }` table in services.toml
+
+Broker: when a service uses a queue, the broker at AMQP_URL (else the manifest's
+[broker] url) is used if it answers; otherwise, when rabbitmq-server is installed, a
+private node is started on free loopback ports with its data under .msvc/, and stopped
+on exit; otherwise msvc stops before starting anything.
+
+Health: HTTP GET /readyz on `port` (rest) or `admin_port` (grpc, worker); a TCP connect
+on `port` for `process` services. A service starts when all it depends on are ready.
+
+Crashes: a service that exits is restarted after 0.5 s, 1 s, 2 s ... (with jitter, at
+most 30 s); after 5 exits within 60 s msvc gives up on it and keeps the others.
+
+Stop: Ctrl-C or SIGTERM stops services in reverse dependency order (SIGTERM to the
+process group, shutdown_grace, then SIGKILL); a second Ctrl-C kills at once. Exit code
+1 when a service failed.
+
+Examples:
+  msvc up                     every service
+  msvc up user-api            user-api and what it depends on
+  msvc up --release --no-restart
+  msvc up --format json       one JSON object per log line";
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -218,4 +314,79 @@ Examples:
     },
     /// List the template names.
     List,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Services to run, with what they depend on (default: all).
+    pub services: Vec<String>,
+    /// Build and run release binaries.
+    #[arg(long)]
+    pub release: bool,
+    /// Do not restart a service that exits.
+    #[arg(long)]
+    pub no_restart: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this service's lines.
+    pub service: Option<String>,
+    /// Keep printing lines as they come.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many of the last lines to print first; 0 for all.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub lines: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The service to rebuild and restart.
+    pub service: String,
+}
+
+const CHECK_HELP: &str =
+    "Every problem is reported at once, rustc-style, with the file, line and column,
+and a hint. Each check has a stable ID; `--explain ID` says what it catches and how to fix
+it, and services.toml can change its level:
+
+  [checks]
+  DOCKERFILE_LATEST_TAG = \"off\"     # or \"warning\", \"error\"
+
+Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O error.
+
+Examples:
+  msvc check                         everything, for people
+  msvc check --deny warnings         warnings fail the run too
+  msvc check --against main          also proto breaking changes since the branch main
+  msvc check --format github         annotations in a GitHub Actions job
+  msvc check --format sarif > msvc.sarif
+  msvc check --format junit > msvc-check.xml
+  msvc check --explain PORT_CONFLICT
+  msvc check --list                  every check and its level";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(
+        long,
+        value_name = "REF",
+        help = "Also compare the protos with their versions at this git revision and report breaking changes (PROTO_BREAKING)"
+    )]
+    pub against: Option<String>,
+    /// Make warnings errors: --deny warnings.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub deny: Option<Deny>,
+    /// Explain a check: what it catches and how to fix it.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["against", "list"])]
+    pub explain: Option<String>,
+    /// List every check with its level in this workspace (or its default).
+    #[arg(long, conflicts_with = "against")]
+    pub list: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Deny {
+    /// Warnings count as errors: they fail the run (exit 1).
+    Warnings,
 }

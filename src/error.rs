@@ -23,7 +23,15 @@ pub struct Location {
 impl Location {
     /// Locates a byte range of `text` (the contents of `path`).
     pub fn from_span(path: &Path, text: &str, span: std::ops::Range<usize>) -> Self {
-        let start = span.start.min(text.len());
+        // Offsets from parsers can land inside a character (or past the end): snap them.
+        let floor = |mut i: usize| {
+            i = i.min(text.len());
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let start = floor(span.start);
         let before = &text[..start];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -34,7 +42,7 @@ impl Location {
         let source_line = text[line_start..line_end]
             .trim_end_matches('\r')
             .to_string();
-        let end = span.end.clamp(start, line_end);
+        let end = floor(span.end.clamp(start, line_end));
         let width = text[start..end].chars().count().max(1);
         Self {
             path: path.to_path_buf(),
@@ -180,5 +188,18 @@ impl From<std::io::Error> for Error {
         // fs_err puts the path in the message; keep it as the message itself.
         let message = err.to_string();
         Self::new(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_inside_a_character_do_not_panic() {
+        let loc = Location::from_span(Path::new("f"), "a\n\u{FFFD}b", 3..4);
+        assert_eq!((loc.line, loc.column), (2, 1));
+        let loc = Location::from_span(Path::new("f"), "é", 1..9);
+        assert_eq!((loc.line, loc.column, loc.width), (1, 1, 1));
     }
 }

@@ -72,6 +72,7 @@ pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
         },
         broker: None,
         services: BTreeMap::new(),
+        checks: BTreeMap::new(),
     };
     let renderer = Renderer::new(crate::render::templates::TemplateSet::embedded())?;
     let mut plan = WritePlan::new(&target).force(args.force);

@@ -1,9 +1,15 @@
 //! One module per subcommand, each gluing manifest, render and printer together.
 
+pub mod check;
 pub mod doctor;
+pub mod graph;
 pub mod init;
 pub mod link;
+pub mod logs;
 pub mod new;
+pub mod restart;
 pub mod rm;
+pub mod status;
 pub mod sync;
 pub mod templates;
+pub mod up;

@@ -317,8 +317,3 @@ fn slash_path(p: &Path) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
-
-/// Used by `sync`: a manifest's service exists in code when its directory does.
-pub fn service_exists(root: &Path, name: &str) -> bool {
-    root.join(render::service_dir(name)).is_dir()
-}

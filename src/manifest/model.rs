@@ -21,6 +21,32 @@ pub struct Manifest {
     pub broker: Option<Broker>,
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
+    /// `msvc check`'s level for a check, by ID: `DOCKERFILE_LATEST_TAG = "off"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, CheckLevel>,
+}
+
+/// What `msvc check` does with a check's findings.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckLevel {
+    /// Not run, or its findings dropped.
+    Off,
+    /// Reported; fails the run only with `--deny warnings`.
+    #[serde(alias = "warn")]
+    Warning,
+    /// Reported, and fails the run (exit 1).
+    Error,
+}
+
+impl CheckLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckLevel::Off => "off",
+            CheckLevel::Warning => "warning",
+            CheckLevel::Error => "error",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

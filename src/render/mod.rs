@@ -178,7 +178,7 @@ fn planned_or_disk(plan: &WritePlan, rel: &Path) -> Option<String> {
     if let Some(f) = plan.get(rel) {
         return f.new.clone();
     }
-    fs_err::read_to_string(plan.root().join(rel)).ok()
+    plan::read_regular(&plan.root().join(rel))
 }
 
 /// Parses the proto of every gRPC service, as the plan would leave them.
@@ -315,9 +315,15 @@ pub fn plan_generated(
         plan.put(rel, text, Ownership::Generated);
     }
     // A worker's routes follow its `consumes` list, so they are msvc's to rewrite.
+    // The workspace part of the context is built once: per worker it would make the
+    // render quadratic in the number of services.
+    let mut ws_only: Option<tera::Context> = None;
     for (name, svc) in &manifest.services {
         if svc.kind == Kind::Worker {
-            let ctx = service_context(manifest, name, protos);
+            let mut ctx = ws_only
+                .get_or_insert_with(|| workspace_context(manifest, protos))
+                .clone();
+            ctx.insert("service", &ServiceContext::new(manifest, name, protos));
             let text = renderer.render("worker/src/routes.rs.tera", &ctx)?;
             plan.put(
                 service_dir(name).join("src/routes.rs"),

@@ -80,7 +80,7 @@ impl WritePlan {
     /// Adds a file with the content it should have. A later `put` of the same path wins.
     pub fn put(&mut self, rel: impl Into<PathBuf>, content: String, ownership: Ownership) {
         let rel = rel.into();
-        let old = fs_err::read_to_string(self.root.join(&rel)).ok();
+        let old = read_regular(&self.root.join(&rel));
         let action = match (&old, ownership) {
             (None, _) => Action::Create,
             (Some(o), _) if *o == content => Action::Unchanged,
@@ -247,6 +247,14 @@ impl WritePlan {
             .map_err(|e| io_error(&path, &e))?;
         Ok(tmp)
     }
+}
+
+/// A file's text, when it is a regular file that reads: reading a named pipe would block.
+pub fn read_regular(path: &Path) -> Option<String> {
+    if !path.is_file() {
+        return None;
+    }
+    fs_err::read_to_string(path).ok()
 }
 
 #[cfg(unix)]

@@ -54,8 +54,10 @@ impl TemplateSet {
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
             for entry in fs_err::read_dir(&d)? {
-                let path = entry?.path();
-                if path.is_dir() {
+                let entry = entry?;
+                let path = entry.path();
+                // Symlinked directories are not followed: a link loop would never end.
+                if entry.file_type()?.is_dir() {
                     stack.push(path);
                     continue;
                 }

@@ -1,8 +1,10 @@
 //! End-to-end tests of the `msvc` binary, run as a user would run it.
 
 mod bad_input;
+mod check;
 mod commands;
 mod example;
 mod generated;
 mod snapshots;
 mod support;
+mod up;

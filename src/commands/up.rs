@@ -1,0 +1,187 @@
+//! `msvc up`: build once, provision the broker, run every service under supervision.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::cli::UpArgs;
+use crate::error::{Error, Result};
+use crate::manifest::Workspace;
+use crate::printer::Printer;
+use crate::supervisor::broker::{self, BrokerPlan};
+use crate::supervisor::build::{BuildRequest, Built, build};
+use crate::supervisor::env::{instance_env, read_dotenv};
+use crate::supervisor::logs::{Label, LineFormat, LogFile, LogSink};
+use crate::supervisor::plan::{Instance, Program, RunPlan};
+use crate::supervisor::ports::{self, FreePorts};
+use crate::supervisor::probe::HealthProbe;
+use crate::supervisor::restart::RestartPolicy;
+use crate::supervisor::run::{Launch, Options, Supervisor, Unit};
+use crate::supervisor::state::StateDir;
+
+pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
+    let root = Workspace::find(cwd)?;
+    let ws = Workspace::load(&root)?;
+    let plan = RunPlan::new(&ws, &args.services)?;
+    let state = StateDir::new(&root);
+    state.create()?;
+    let _lock = state.lock()?;
+    // The previous run's state would read as this one's until the services start.
+    let _ = fs_err::remove_file(state.state_path());
+
+    // Everything that can stop the run is checked before anything starts.
+    let taken: Vec<String> = plan
+        .fixed_ports()
+        .into_iter()
+        .filter(|(port, _)| !ports::is_free(*port))
+        .map(|(port, owner)| match ports::holder(port) {
+            Some(holder) => format!("port {port} ({owner}) is taken by {holder}"),
+            None => format!("port {port} ({owner}) is taken"),
+        })
+        .collect();
+    if !taken.is_empty() {
+        return Err(Error::new(format!(
+            "{} needed port{} taken, so nothing was started:\n  {}",
+            taken.len(),
+            if taken.len() == 1 { " is" } else { "s are" },
+            taken.join("\n  ")
+        ))
+        .at(crate::error::Location::file(&ws.manifest_path))
+        .hint("stop what holds the port, or give the service another port in services.toml"));
+    }
+    let mut free = FreePorts::new(plan.fixed_ports().into_iter().map(|(p, _)| p));
+    let broker = if plan.needs_broker {
+        let b = broker::resolve(&ws.manifest, &root, &mut free)?;
+        let message = match &b {
+            BrokerPlan::Existing { url } => format!("{url} answers; using it"),
+            BrokerPlan::Private(node) => format!(
+                "starting a private RabbitMQ node on 127.0.0.1:{} (data in .msvc/rabbitmq)",
+                node.port
+            ),
+        };
+        printer.status("Broker", &message);
+        Some(b)
+    } else {
+        None
+    };
+    let dotenv = read_dotenv(&root)?;
+
+    let packages = plan.packages();
+    let built = if packages.is_empty() {
+        Built::default()
+    } else {
+        printer.status(
+            "Building",
+            &format!(
+                "{} ({})",
+                packages.join(", "),
+                if args.release { "release" } else { "debug" }
+            ),
+        );
+        let built = build(&BuildRequest {
+            root: &root,
+            packages: &packages,
+            all: args.services.is_empty(),
+            release: args.release,
+            progress: !printer.quiet && !printer.is_json(),
+        })?;
+        printer.status(
+            "Built",
+            &format!(
+                "{} crate{} compiled in {:.1}s",
+                built.compiled,
+                if built.compiled == 1 { "" } else { "s" },
+                built.elapsed.as_secs_f64()
+            ),
+        );
+        built
+    };
+
+    let amqp_url = broker.as_ref().map(|b| b.url().to_string());
+    let mut units = Vec::new();
+    if let Some(BrokerPlan::Private(node)) = &broker {
+        let mut env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        env.extend(node.env.clone());
+        units.push(Unit {
+            instance: Instance {
+                service: "broker".to_string(),
+                replica: 1,
+                label: "broker".to_string(),
+                kind: crate::manifest::Kind::Process,
+                port: Some(node.port),
+                admin_port: None,
+                probe: HealthProbe::Amqp {
+                    host: "127.0.0.1".to_string(),
+                    port: node.port,
+                },
+                program: Program::Shell(node.program.display().to_string()),
+                grace_ms: 15_000,
+            },
+            launch: Launch {
+                program: node.program.display().to_string(),
+                args: Vec::new(),
+                env,
+                cwd: root.clone(),
+            },
+            is_broker: true,
+        });
+    }
+    for instance in &plan.instances {
+        let launch = match &instance.program {
+            Program::Binary(name) => {
+                let Some(exe) = built.executables.get(name) else {
+                    return Err(Error::new(format!(
+                        "cargo built no binary named `{name}` for service `{}`",
+                        instance.service
+                    ))
+                    .hint(format!(
+                        "services/{name}/Cargo.toml must have a binary target named `{name}`"
+                    )));
+                };
+                Launch {
+                    program: exe.display().to_string(),
+                    args: Vec::new(),
+                    env: instance_env(&ws, &plan, instance, amqp_url.as_deref(), &dotenv),
+                    cwd: root.clone(),
+                }
+            }
+            Program::Shell(command) => Launch {
+                program: "/bin/sh".to_string(),
+                args: vec!["-c".to_string(), command.clone()],
+                env: instance_env(&ws, &plan, instance, amqp_url.as_deref(), &dotenv),
+                cwd: root.clone(),
+            },
+        };
+        units.push(Unit {
+            instance: instance.clone(),
+            launch,
+            is_broker: false,
+        });
+    }
+
+    let labels = Label::for_instances(
+        units
+            .iter()
+            .map(|u| (u.instance.service.as_str(), u.instance.label.as_str())),
+    );
+    let log = LogFile::create(&state.log_path()).ok();
+    let sink = Arc::new(Mutex::new(LogSink::new(
+        labels,
+        LineFormat::for_stdout(printer.is_json()),
+        log,
+        printer.quiet,
+    )));
+    let supervisor = Supervisor::new(
+        root,
+        plan,
+        units,
+        sink,
+        state,
+        amqp_url,
+        Options {
+            no_restart: args.no_restart,
+            release: args.release,
+            policy: RestartPolicy::default(),
+        },
+    )?;
+    Ok(supervisor.run())
+}

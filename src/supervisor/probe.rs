@@ -1,0 +1,121 @@
+//! Health checks: HTTP `/readyz`, a TCP connect, or an AMQP handshake.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How msvc decides that an instance is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthProbe {
+    /// `GET /readyz` on the port answers 200.
+    Http { port: u16 },
+    /// Something accepts connections on the port.
+    Tcp { port: u16 },
+    /// An AMQP 0-9-1 broker answers the protocol header on the port.
+    Amqp { host: String, port: u16 },
+    /// No port to probe: ready once started.
+    Started,
+}
+
+impl HealthProbe {
+    pub fn check(&self) -> bool {
+        match self {
+            HealthProbe::Http { port } => http_ready(*port),
+            HealthProbe::Tcp { port } => connect("127.0.0.1", *port).is_some(),
+            HealthProbe::Amqp { host, port } => amqp_answers(host, *port),
+            HealthProbe::Started => true,
+        }
+    }
+
+    /// For messages: `GET /readyz on 9100`.
+    pub fn describe(&self) -> String {
+        match self {
+            HealthProbe::Http { port } => format!("GET /readyz on port {port}"),
+            HealthProbe::Tcp { port } => format!("TCP connect to port {port}"),
+            HealthProbe::Amqp { host, port } => format!("AMQP handshake with {host}:{port}"),
+            HealthProbe::Started => "started".to_string(),
+        }
+    }
+}
+
+fn connect(host: &str, port: u16) -> Option<TcpStream> {
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()?
+        .collect();
+    addrs.iter().find_map(|a| {
+        let s = TcpStream::connect_timeout(a, CONNECT_TIMEOUT).ok()?;
+        s.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
+        s.set_write_timeout(Some(READ_TIMEOUT)).ok()?;
+        Some(s)
+    })
+}
+
+fn http_ready(port: u16) -> bool {
+    let Some(mut stream) = connect("127.0.0.1", port) else {
+        return false;
+    };
+    let request =
+        "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nUser-Agent: msvc\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    let mut got = 0;
+    while got < head.len() {
+        match stream.read(&mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    head[..got].starts_with(b"HTTP/1.") && got >= 12 && &head[9..12] == b"200"
+}
+
+/// Whether an AMQP 0-9-1 broker answers at `host:port`: it replies to the protocol
+/// header with a method frame (Connection.Start).
+pub fn amqp_answers(host: &str, port: u16) -> bool {
+    let Some(mut stream) = connect(host, port) else {
+        return false;
+    };
+    if stream.write_all(b"AMQP\x00\x00\x09\x01").is_err() {
+        return false;
+    }
+    let mut first = [0u8; 1];
+    matches!(stream.read(&mut first), Ok(1)) && first[0] == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn http_probe_wants_200() {
+        for (answer, ok) in [
+            ("HTTP/1.1 200 OK\r\n\r\n", true),
+            ("HTTP/1.1 503 Service Unavailable\r\n\r\n", false),
+        ] {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                s.write_all(answer.as_bytes()).unwrap();
+            });
+            assert_eq!(HealthProbe::Http { port }.check(), ok, "{answer}");
+            server.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn tcp_probe_needs_a_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(HealthProbe::Tcp { port }.check());
+        drop(listener);
+        assert!(!HealthProbe::Tcp { port }.check());
+    }
+}

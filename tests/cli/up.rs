@@ -1,0 +1,679 @@
+//! `msvc up` with real processes: dependency order behind health checks, prefixed logs,
+//! restart with backoff and giving up, clean stops on SIGTERM and SIGINT, nothing left
+//! after SIGKILL (a `setsid` grandchild included), a taken port, `status`, `logs` and
+//! `restart` from other processes, and the example system against the real `RabbitMQ`.
+//!
+//! Most tests use `kind = "process"` services (shell and Python), which start in
+//! milliseconds and need no build; the example-system test builds into the shared
+//! `target/generated`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::generated::{in_ci, shared_target_dir};
+use crate::support::Scratch;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn msvc() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_msvc"));
+    cmd.env("NO_COLOR", "1")
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        // The generated workspace is its own: no flags leak in from msvc's build.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    cmd
+}
+
+/// A running `msvc up`, its output collected as it comes; killed (SIGKILL) when dropped.
+struct Up {
+    child: Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+    status: Option<ExitStatus>,
+}
+
+impl Up {
+    fn start(ws: &Path, args: &[&str]) -> Self {
+        let mut child = msvc()
+            .arg("up")
+            .args(args)
+            .current_dir(ws)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("msvc up starts");
+        let collect = |pipe: Box<dyn Read + Send>| {
+            let text = Arc::new(Mutex::new(String::new()));
+            let sink = Arc::clone(&text);
+            std::thread::spawn(move || {
+                let mut pipe = pipe;
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+            text
+        };
+        let out = collect(Box::new(child.stdout.take().unwrap()));
+        let err = collect(Box::new(child.stderr.take().unwrap()));
+        Self {
+            child,
+            out,
+            err,
+            status: None,
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(i32::try_from(self.child.id()).unwrap())
+    }
+
+    fn out(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    fn err(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+
+    fn both(&self) -> String {
+        format!("--- stdout:\n{}\n--- stderr:\n{}", self.out(), self.err())
+    }
+
+    /// Waits until `ok(stdout, stderr)`, failing with the output so far.
+    fn wait_for(&mut self, what: &str, timeout: Duration, ok: impl Fn(&str, &str) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if ok(&self.out(), &self.err()) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("msvc up exited ({status}) before {what}\n{}", self.both());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for {what}\n{}", self.both());
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("signal msvc");
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.status = Some(status);
+                // Let the readers take the last output.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("msvc up did not exit within {timeout:?}\n{}", self.both());
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A workspace of `process` services only: no build, no broker.
+fn process_workspace(services: &str) -> (Scratch, PathBuf) {
+    let s = Scratch::new();
+    let ws = s.path().join("shop");
+    fs_err::create_dir_all(&ws).unwrap();
+    fs_err::write(
+        ws.join("services.toml"),
+        format!("[workspace]\nname = \"shop\"\nshutdown_grace = \"2s\"\n\n{services}"),
+    )
+    .unwrap();
+    (s, ws)
+}
+
+/// Runs msvc (not `up`) in `ws` and returns its output.
+fn run(ws: &Path, args: &[&str]) -> std::process::Output {
+    msvc()
+        .args(args)
+        .current_dir(ws)
+        .output()
+        .expect("msvc runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn status_json(ws: &Path) -> serde_json::Value {
+    let out = run(ws, &["status", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status is JSON")
+}
+
+/// Whether a process is alive (a zombie is not).
+fn alive(pid: i32) -> bool {
+    fs_err::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// Pids of living processes whose command line is exactly `argv`.
+fn pids_running(argv: &[&str]) -> Vec<i32> {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    fs_err::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| fs_err::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted))
+        .filter(|pid| alive(*pid))
+        .collect()
+}
+
+fn wait_until_gone(pids: &[i32], timeout: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if pids.iter().all(|p| !alive(*p)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<String> = pids
+        .iter()
+        .filter(|p| alive(**p))
+        .map(|p| {
+            format!(
+                "{p}: {}",
+                text(&fs_err::read(format!("/proc/{p}/cmdline")).unwrap_or_default())
+                    .replace('\0', " ")
+            )
+        })
+        .collect();
+    panic!("processes left running: {left:?}");
+}
+
+/// Every pid in `msvc status --format json`, and the reaper's.
+fn pids_of_up(status: &serde_json::Value) -> Vec<i32> {
+    let mut pids: Vec<i32> = status["up"]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["pid"].as_i64())
+        .map(|p| i32::try_from(p).unwrap())
+        .collect();
+    pids.push(i32::try_from(status["up"]["reaper_pid"].as_i64().unwrap()).unwrap());
+    pids
+}
+
+/// A `python3 -m http.server` on $PORT: a process that listens, as `process` services do.
+const SERVE: &str = "exec python3 -u -m http.server $PORT --bind 127.0.0.1";
+
+#[test]
+fn up_starts_in_dependency_order_behind_health_checks() {
+    // db is slow to listen; app must not start before both replicas accept connections,
+    // and it gets both addresses in DB_URL.
+    let (_s, ws) = process_workspace(&format!(
+        r#"[services.db]
+kind = "process"
+port = {db}
+replicas = 2
+command = "sleep 1; echo db up on $PORT; {SERVE}"
+
+[services.app]
+kind = "process"
+port = {app}
+depends_on = ["db"]
+env = {{ GREETING = "from the manifest" }}
+command = """python3 -c '
+import os, socket
+urls = os.environ["DB_URL"].split(",")
+for u in urls:
+    socket.create_connection(("127.0.0.1", int(u.rsplit(":", 1)[1]))).close()
+print("app reached", len(urls), "db replicas;", os.environ["GREETING"], os.environ["HOST"], flush=True)
+'; {SERVE}"""
+"#,
+        db = free_port(),
+        app = free_port(),
+    ));
+    fs_err::write(ws.join(".env"), "GREETING=\"from .env\"\nDOTENV_ONLY=yes\n").unwrap();
+    let mut up = Up::start(&ws, &[]);
+    up.wait_for("every instance ready", Duration::from_secs(30), |_, err| {
+        err.contains("Ready all 3 service instances")
+    });
+    let err = up.err();
+    let ready_db = err.find("Ready db.2").max(err.find("Ready db.1")).unwrap();
+    let started_app = err.find("Started app").expect("app started");
+    assert!(
+        ready_db < started_app,
+        "app started before db was ready:\n{err}"
+    );
+    up.wait_for("app's line", Duration::from_secs(10), |out, _| {
+        out.contains("app reached")
+    });
+    let out = up.out();
+    // Prefixed, aligned on the longest label (`db.1`), the manifest's env winning over .env.
+    assert!(
+        out.contains("app  | app reached 2 db replicas; from the manifest 127.0.0.1\n"),
+        "{out}"
+    );
+    assert!(out.contains("db.1 | db up on "), "{out}");
+    assert!(out.contains("db.2 | db up on "), "{out}");
+
+    // From another process: status and logs.
+    let status = status_json(&ws);
+    let instances = status["up"]["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 3, "{status}");
+    for i in instances {
+        assert_eq!(i["state"], "running", "{status}");
+        assert_eq!(i["health"], "healthy", "{status}");
+        assert!(alive(i32::try_from(i["pid"].as_i64().unwrap()).unwrap()));
+    }
+    let ports: Vec<i64> = instances
+        .iter()
+        .filter_map(|i| i["port"].as_i64())
+        .collect();
+    let mut unique = ports.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "replicas share a port: {status}");
+    let table = run(&ws, &["status"]);
+    assert!(
+        text(&table.stdout).contains("RESTARTS"),
+        "{}",
+        text(&table.stdout)
+    );
+    let logs = run(&ws, &["logs", "app"]);
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    let logs = text(&logs.stdout);
+    assert!(logs.contains("app  | app reached 2 db replicas"), "{logs}");
+    assert!(!logs.contains("db.1 |"), "{logs}");
+    let json_logs = run(&ws, &["logs", "--format", "json", "-n", "0"]);
+    let first: serde_json::Value = serde_json::from_str(
+        text(&json_logs.stdout)
+            .lines()
+            .find(|l| l.contains("db up on"))
+            .expect("a db line"),
+    )
+    .expect("one JSON object per line");
+    assert_eq!(first["service"], "db");
+
+    // SIGTERM: stopped in reverse dependency order, exit code 0, nothing left.
+    let pids = pids_of_up(&status);
+    up.signal(Signal::SIGTERM);
+    let code = up.wait_exit(Duration::from_secs(20));
+    assert_eq!(code.code(), Some(0), "{}", up.both());
+    let err = up.err();
+    let stopped_app = err.find("Stopped app").expect("app stopped");
+    let stopped_db = err.find("Stopped db.1").expect("db stopped");
+    assert!(stopped_app < stopped_db, "db stopped before app:\n{err}");
+    wait_until_gone(&pids, Duration::from_secs(5));
+    let after = run(&ws, &["status"]);
+    assert_eq!(after.status.code(), Some(2));
+    assert!(
+        text(&after.stderr).contains("no `msvc up` is running"),
+        "{}",
+        text(&after.stderr)
+    );
+}
+
+#[test]
+fn up_restarts_a_crashing_service_with_backoff_then_gives_up() {
+    let (_s, ws) = process_workspace(&format!(
+        r#"[services.crashy]
+kind = "process"
+port = {crashy}
+command = "echo crash number $$; exit 3"
+
+[services.steady]
+kind = "process"
+port = {steady}
+command = "{SERVE}"
+"#,
+        crashy = free_port(),
+        steady = free_port(),
+    ));
+    let mut up = Up::start(&ws, &["--format", "json"]);
+    up.wait_for(
+        "msvc to give up on crashy",
+        Duration::from_secs(40),
+        |out, _| out.contains("\"event\":\"gave_up\""),
+    );
+    let out = up.out();
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    // Delays grow: 0.5 s, 1 s, 2 s, 4 s, with jitter.
+    let delays: Vec<f64> = events
+        .iter()
+        .filter(|e| e["event"] == "crashed")
+        .map(|e| {
+            let m = e["message"].as_str().unwrap();
+            let after = m.split("restarting in ").nth(1).unwrap();
+            after.split('s').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(delays.len(), 4, "{out}");
+    for pair in delays.windows(2) {
+        assert!(pair[1] > pair[0] * 1.3, "no backoff: {delays:?}");
+    }
+    let gave_up = events.iter().find(|e| e["event"] == "gave_up").unwrap();
+    let message = gave_up["message"].as_str().unwrap();
+    assert_eq!(message.matches("| crash number").count(), 5, "{message}");
+    let crash_lines = events
+        .iter()
+        .filter(|e| e["service"] == "crashy" && e["stream"] == "stdout")
+        .count();
+    assert_eq!(crash_lines, 5, "{out}");
+
+    let status = status_json(&ws);
+    let state = |name: &str| {
+        status["up"]["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["service"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(state("crashy")["state"], "failed", "{status}");
+    assert_eq!(state("crashy")["restarts"], 4, "{status}");
+    assert_eq!(state("steady")["state"], "running", "{status}");
+
+    // A service failed: the exit code says so.
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait_exit(Duration::from_secs(20)).code(), Some(1));
+}
+
+#[test]
+fn up_leaves_nothing_running_when_killed() {
+    // One service ignores SIGTERM, one leaves a grandchild in a session of its own.
+    let marker = format!("{}", 4_000_000 + std::process::id());
+    let (_s, ws) = process_workspace(&format!(
+        r#"[services.stubborn]
+kind = "process"
+port = {stubborn}
+shutdown_grace = "1s"
+command = "trap '' TERM; {SERVE}"
+
+[services.forker]
+kind = "process"
+port = {forker}
+command = "setsid sleep {marker} & {SERVE}"
+"#,
+        stubborn = free_port(),
+        forker = free_port(),
+    ));
+    for signal in [Signal::SIGKILL, Signal::SIGINT] {
+        let mut up = Up::start(&ws, &[]);
+        up.wait_for("every instance ready", Duration::from_secs(30), |_, err| {
+            err.contains("Ready all 2 service instances")
+        });
+        let mut grandchild = Vec::new();
+        let start = Instant::now();
+        while grandchild.is_empty() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+            grandchild = pids_running(&["sleep", &marker]);
+        }
+        assert_eq!(grandchild.len(), 1, "the setsid grandchild is running");
+        let mut pids = pids_of_up(&status_json(&ws));
+        pids.extend(&grandchild);
+        up.signal(signal);
+        let status = up.wait_exit(Duration::from_secs(20));
+        if signal == Signal::SIGINT {
+            assert_eq!(status.code(), Some(0), "{}", up.both());
+            assert!(
+                up.err()
+                    .contains("Stopped stubborn (was killed by SIGKILL)"),
+                "{}",
+                up.both()
+            );
+        }
+        // The grace of `stubborn` is 1 s; everything is gone well within 5.
+        wait_until_gone(&pids, Duration::from_secs(5));
+        assert!(pids_running(&["sleep", &marker]).is_empty());
+    }
+}
+
+#[test]
+fn up_reports_a_taken_port_before_starting_anything() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().port();
+    let (_s, ws) = process_workspace(&format!(
+        r#"[services.a]
+kind = "process"
+port = {free}
+command = "{SERVE}"
+
+[services.b]
+kind = "process"
+port = {taken}
+command = "{SERVE}"
+"#,
+        free = free_port(),
+    ));
+    let start = Instant::now();
+    let out = run(&ws, &["up"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(
+        err.contains(&format!(
+            "port {taken} (b port) is taken by pid {}",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!err.contains("Started"), "{err}");
+}
+
+#[test]
+fn status_logs_and_restart_say_when_no_up_runs() {
+    let (_s, ws) =
+        process_workspace("[services.a]\nkind = \"process\"\nport = 1\ncommand = \"true\"\n");
+    for args in [&["status"][..], &["restart", "a"], &["logs", "-f"]] {
+        let out = run(&ws, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("no `msvc up` is running"), "{args:?}: {err}");
+        assert!(
+            err.contains("hint: start the services with `msvc up`"),
+            "{err}"
+        );
+    }
+    let out = run(&ws, &["logs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no logs"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn broker_reachable() -> bool {
+    TcpStream::connect_timeout(&"127.0.0.1:5672".parse().unwrap(), Duration::from_secs(2)).is_ok()
+}
+
+/// A minimal HTTP/1.1 exchange: status and body (the example's bodies are small JSON).
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+#[test]
+fn up_runs_the_example_system() {
+    if !broker_reachable() {
+        assert!(!in_ci(), "RabbitMQ at 127.0.0.1:5672 is required under CI");
+        eprintln!("\n!!! SKIPPING up_runs_the_example_system: no RabbitMQ at 127.0.0.1:5672 !!!\n");
+        return;
+    }
+    let s = Scratch::new();
+    let out = s.run_in(s.path(), &["init", "shop", "--example"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ws = s.ws();
+    // Ports of this run only, so the test never meets another user of 5000 or 50051.
+    let manifest = fs_err::read_to_string(ws.join("services.toml")).unwrap();
+    let (grpc, grpc_admin, rest, worker_admin) =
+        (free_port(), free_port(), free_port(), free_port());
+    let manifest = manifest
+        .replace("port = 50051", &format!("port = {grpc}"))
+        .replace("admin_port = 9100", &format!("admin_port = {grpc_admin}"))
+        .replace("port = 5000", &format!("port = {rest}"))
+        .replace("admin_port = 9101", &format!("admin_port = {worker_admin}"));
+    fs_err::write(ws.join("services.toml"), manifest).unwrap();
+
+    let mut up = Up::start(&ws, &[]);
+    // The first build of the example on a cold cache takes minutes.
+    up.wait_for(
+        "the example system ready",
+        Duration::from_secs(900),
+        |_, err| err.contains("Ready all 3 service instances"),
+    );
+    let err = up.err();
+    assert!(
+        err.contains("Broker amqp://guest:guest@127.0.0.1:5672/%2f answers"),
+        "{err}"
+    );
+    assert!(
+        err.find("Ready user-service").unwrap() < err.find("Started user-api").unwrap(),
+        "user-api started before user-service was ready:\n{err}"
+    );
+
+    // REST -> gRPC, then REST -> queue -> worker.
+    let (status, body) = http(rest, "GET", "/user/1", "").expect("user-api answers");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"name\":\"Alice\""), "{body}");
+    let marker = format!("hello through msvc up {}", std::process::id());
+    let post = serde_json::json!({ "message": marker }).to_string();
+    let (status, body) = http(rest, "POST", "/user/1/messages", &post).unwrap();
+    assert_eq!(status, 202, "{body}");
+    up.wait_for(
+        "the worker's line with the message",
+        Duration::from_secs(30),
+        |out, _| {
+            out.lines()
+                .any(|l| l.starts_with("email-worker | ") && l.contains(&marker))
+        },
+    );
+
+    // From other processes: status, logs, restart.
+    let before = status_json(&ws);
+    let pid_of = |status: &serde_json::Value, name: &str| {
+        status["up"]["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["service"] == name)
+            .and_then(|i| i["pid"].as_i64())
+            .unwrap()
+    };
+    let logs = run(&ws, &["logs", "email-worker", "-n", "0"]);
+    assert!(
+        text(&logs.stdout).contains(&marker),
+        "{}",
+        text(&logs.stdout)
+    );
+    let restart = run(&ws, &["restart", "user-service"]);
+    assert!(restart.status.success(), "{}", text(&restart.stderr));
+    let after = status_json(&ws);
+    assert_ne!(
+        pid_of(&before, "user-service"),
+        pid_of(&after, "user-service")
+    );
+    assert_eq!(pid_of(&before, "user-api"), pid_of(&after, "user-api"));
+    let (status, body) = http(rest, "GET", "/user/1", "").expect("user-api answers");
+    assert_eq!(status, 200, "after the restart: {body}");
+
+    let pids = pids_of_up(&after);
+    up.signal(Signal::SIGTERM);
+    assert_eq!(
+        up.wait_exit(Duration::from_secs(60)).code(),
+        Some(0),
+        "{}",
+        up.both()
+    );
+    wait_until_gone(&pids, Duration::from_secs(5));
+}
+
+#[test]
+fn up_prints_compile_errors_and_starts_nothing() {
+    let (s, ws) = process_workspace(&format!(
+        "[services.broken]\nkind = \"rest\"\nport = {}\n\n[services.other]\nkind = \"process\"\nport = {}\ncommand = \"{SERVE}\"\n",
+        free_port(),
+        free_port()
+    ));
+    fs_err::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"services/broken\"]\nresolver = \"3\"\n",
+    )
+    .unwrap();
+    let krate = ws.join("services/broken");
+    fs_err::create_dir_all(krate.join("src")).unwrap();
+    fs_err::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    fs_err::write(
+        krate.join("src/main.rs"),
+        "fn main() {\n    let x: u32 = \"text\";\n}\n",
+    )
+    .unwrap();
+    let out = msvc()
+        .arg("up")
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", s.path().join("target"))
+        .output()
+        .expect("msvc runs");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[E0308]: mismatched types"), "{err}");
+    assert!(err.contains("services/broken/src/main.rs:2"), "{err}");
+    assert!(
+        err.contains("the build failed, so nothing was started"),
+        "{err}"
+    );
+    assert!(!err.contains("Started"), "{err}");
+}
