@@ -75,6 +75,40 @@ impl fmt::Display for Location {
     }
 }
 
+/// Longest source line shown whole; longer ones are cut around the span.
+const MAX_LINE: usize = 120;
+
+/// The part of a source line to show (tabs expanded, long lines cut around the span
+/// with `...`), with the caret's indent and width in that text.
+pub fn excerpt(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let start = column.saturating_sub(1).min(chars.len());
+    let width = width.max(1);
+    let (from, to) = if chars.len() <= MAX_LINE {
+        (0, chars.len())
+    } else {
+        let from = start.saturating_sub(40);
+        (from, (from + MAX_LINE).min(chars.len()))
+    };
+    let expand = |cs: &[char]| -> String {
+        cs.iter()
+            .map(|c| {
+                if *c == '\t' {
+                    "    ".to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let lead = if from > 0 { "..." } else { "" };
+    let tail = if to < chars.len() { "..." } else { "" };
+    let shown = format!("{lead}{}{tail}", expand(&chars[from..to]));
+    let indent = lead.len() + expand(&chars[from..start.max(from)]).chars().count();
+    let width = width.min(to.saturating_sub(start).max(1));
+    (shown, indent, width)
+}
+
 /// An error as the user sees it.
 #[derive(Debug)]
 pub struct Error {
@@ -132,14 +166,10 @@ impl Error {
             if let Some(line) = &loc.source_line {
                 let gutter = loc.line.to_string();
                 let pad = " ".repeat(gutter.len());
+                let (shown, indent, width) = excerpt(line, loc.column, loc.width);
                 let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{gutter} | {line}");
-                let _ = writeln!(
-                    out,
-                    "{pad} | {}{}",
-                    " ".repeat(loc.column.saturating_sub(1)),
-                    "^".repeat(loc.width)
-                );
+                let _ = writeln!(out, "{gutter} | {shown}");
+                let _ = writeln!(out, "{pad} | {}{}", " ".repeat(indent), "^".repeat(width));
             }
         }
         let mut cause: Option<&(dyn std::error::Error + 'static)> = self
@@ -201,5 +231,21 @@ mod tests {
         assert_eq!((loc.line, loc.column), (2, 1));
         let loc = Location::from_span(Path::new("f"), "é", 1..9);
         assert_eq!((loc.line, loc.column, loc.width), (1, 1, 1));
+    }
+
+    #[test]
+    fn caret_lines_up_under_a_tab_indented_span() {
+        let text = "[services.a]\n\tport = x\n";
+        let span = text.find('x').unwrap();
+        let err = Error::new("bad port").at(Location::from_span(
+            Path::new("s.toml"),
+            text,
+            span..span + 1,
+        ));
+        let out = err.render();
+        let lines: Vec<&str> = out.lines().collect();
+        let source = lines.iter().find(|l| l.starts_with("2 |")).unwrap();
+        let caret = lines.iter().find(|l| l.ends_with('^')).unwrap();
+        assert_eq!(source.find('x'), caret.find('^'), "{out}");
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::Report;
 use super::diagnostic::{Diagnostic, Level, slash_path};
+use crate::error::excerpt as window;
 
 const RED: Style = AnsiColor::Red.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
@@ -120,40 +121,6 @@ pub fn render(d: &Diagnostic, paths: &PathStyle, color: bool) -> String {
         let _ = writeln!(out, "{}: {hint}", paint(CYAN, "hint"));
     }
     out
-}
-
-/// Longest source line shown whole; longer ones are cut around the span.
-const MAX_LINE: usize = 120;
-
-/// The part of a source line to show (tabs expanded, long lines cut around the span
-/// with `...`), with the caret's indent and width in that text.
-pub fn window(line: &str, column: usize, width: usize) -> (String, usize, usize) {
-    let chars: Vec<char> = line.chars().collect();
-    let start = column.saturating_sub(1).min(chars.len());
-    let width = width.max(1);
-    let (from, to) = if chars.len() <= MAX_LINE {
-        (0, chars.len())
-    } else {
-        let from = start.saturating_sub(40);
-        (from, (from + MAX_LINE).min(chars.len()))
-    };
-    let expand = |cs: &[char]| -> String {
-        cs.iter()
-            .map(|c| {
-                if *c == '\t' {
-                    "    ".to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    };
-    let lead = if from > 0 { "..." } else { "" };
-    let tail = if to < chars.len() { "..." } else { "" };
-    let shown = format!("{lead}{}{tail}", expand(&chars[from..to]));
-    let indent = lead.len() + expand(&chars[from..start.max(from)]).chars().count();
-    let width = width.min(to.saturating_sub(start).max(1));
-    (shown, indent, width)
 }
 
 /// The closing line of a text report.

@@ -68,7 +68,7 @@ pub fn sarif(report: &Report, paths: &PathStyle) -> String {
                         "endColumn": loc.column + loc.width,
                     });
                     if let Some(line) = &loc.source_line {
-                        let (text, _, _) = super::output::window(line, loc.column, loc.width);
+                        let (text, _, _) = crate::error::excerpt(line, loc.column, loc.width);
                         region["snippet"] = json!({ "text": text });
                     }
                     physical["region"] = region;

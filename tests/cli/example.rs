@@ -2,15 +2,14 @@
 //! started as plain processes against the real `RabbitMQ`, and the whole chain checked
 //! over the network: REST -> gRPC, REST -> queue -> worker.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::generated::{cargo, compose_binary, in_ci, shared_target_dir, tool};
-use crate::support::{Scratch, run_tool};
+use crate::generated::{cargo, compose_binary, fmt_and_clippy, in_ci, shared_target_dir, tool};
+use crate::support::{Scratch, broker_reachable, free_port, http, run_tool};
 
 /// Children killed when the test ends, however it ends.
 struct Processes(Vec<Child>);
@@ -24,56 +23,6 @@ impl Drop for Processes {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A minimal HTTP/1.1 exchange: status and body.
-fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let body = body.unwrap_or("");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let (head, rest) = response.split_once("\r\n\r\n")?;
-    // Bodies may come chunked; keep only the JSON or text payload.
-    let text = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    Some((status, text))
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < timeout {
@@ -83,10 +32,6 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("timed out waiting for {what}");
-}
-
-fn broker_reachable() -> bool {
-    TcpStream::connect_timeout(&"127.0.0.1:5672".parse().unwrap(), Duration::from_secs(2)).is_ok()
 }
 
 fn spawn(bin: &Path, env: &[(&str, String)], lines: Option<Arc<Mutex<Vec<String>>>>) -> Child {
@@ -136,18 +81,7 @@ fn example_system_runs_end_to_end() {
     );
     let ws = s.ws();
 
-    cargo(&ws, &["fmt", "--all", "--check"]);
-    cargo(
-        &ws,
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    );
+    fmt_and_clippy(&ws);
     cargo(&ws, &["build", "--workspace"]);
     if let Some(compose) = compose_binary() {
         run_tool(&compose, &["config", "--quiet"], &ws);

@@ -16,6 +16,23 @@ pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }
 
+/// `cargo fmt --check` and `cargo clippy --all-targets -D warnings` on a generated
+/// workspace: what its users' CI would run.
+pub fn fmt_and_clippy(ws: &Path) {
+    cargo(ws, &["fmt", "--all", "--check"]);
+    cargo(
+        ws,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
+}
+
 pub fn cargo(ws: &Path, args: &[&str]) {
     let status = Command::new(env!("CARGO"))
         .args(args)
@@ -106,17 +123,6 @@ fn generated_workspace_builds_lints_and_passes_its_tests() {
         }
     }
 
-    cargo(&ws, &["fmt", "--all", "--check"]);
-    cargo(
-        &ws,
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    );
+    fmt_and_clippy(&ws);
     cargo(&ws, &["test", "--workspace"]);
 }

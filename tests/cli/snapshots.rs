@@ -88,18 +88,7 @@ fn worker_service() {
 fn manifest_and_compose_diffs() {
     let s = Scratch::with_workspace();
     s.ok(&["new", "user-service", "--grpc"]);
-    let out = s.ok(&[
-        "new",
-        "user-api",
-        "--rest",
-        "--port",
-        "5000",
-        "--depends-on",
-        "user-service",
-        "--publishes",
-        "user_message",
-        "--dry-run",
-    ]);
+    let out = s.ok(&[&USER_API[..], &["--dry-run"]].concat());
     settings().bind(|| {
         insta::assert_snapshot!("new_dry_run", stdout(&out));
     });

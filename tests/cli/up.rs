@@ -7,8 +7,8 @@
 //! milliseconds and need no build; the example-system test builds into the shared
 //! `target/generated`.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -18,14 +18,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::generated::{in_ci, shared_target_dir};
-use crate::support::Scratch;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use crate::support::{Scratch, broker_reachable, free_port, http};
 
 fn msvc() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_msvc"));
@@ -520,28 +513,6 @@ fn status_logs_and_restart_say_when_no_up_runs() {
     );
 }
 
-fn broker_reachable() -> bool {
-    TcpStream::connect_timeout(&"127.0.0.1:5672".parse().unwrap(), Duration::from_secs(2)).is_ok()
-}
-
-/// A minimal HTTP/1.1 exchange: status and body (the example's bodies are small JSON).
-fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
-}
-
 #[test]
 fn up_runs_the_example_system() {
     if !broker_reachable() {
@@ -582,12 +553,12 @@ fn up_runs_the_example_system() {
     );
 
     // REST -> gRPC, then REST -> queue -> worker.
-    let (status, body) = http(rest, "GET", "/user/1", "").expect("user-api answers");
+    let (status, body) = http(rest, "GET", "/user/1", None).expect("user-api answers");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"name\":\"Alice\""), "{body}");
     let marker = format!("hello through msvc up {}", std::process::id());
     let post = serde_json::json!({ "message": marker }).to_string();
-    let (status, body) = http(rest, "POST", "/user/1/messages", &post).unwrap();
+    let (status, body) = http(rest, "POST", "/user/1/messages", Some(&post)).unwrap();
     assert_eq!(status, 202, "{body}");
     up.wait_for(
         "the worker's line with the message",
@@ -623,7 +594,7 @@ fn up_runs_the_example_system() {
         pid_of(&after, "user-service")
     );
     assert_eq!(pid_of(&before, "user-api"), pid_of(&after, "user-api"));
-    let (status, body) = http(rest, "GET", "/user/1", "").expect("user-api answers");
+    let (status, body) = http(rest, "GET", "/user/1", None).expect("user-api answers");
     assert_eq!(status, 200, "after the restart: {body}");
 
     let pids = pids_of_up(&after);
