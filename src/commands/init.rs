@@ -158,8 +158,7 @@ fn plan_example(
     render::plan_default_proto(plan, renderer, &manifest, "user-service")?;
     let protos = collect_protos(plan, &manifest)?;
     for (name, _) in example_services() {
-        render::plan_service(plan, renderer, &manifest, name, &protos)?;
-        render::plan_example_overlay(plan, renderer, &manifest, name, &protos)?;
+        render::plan_example_service(plan, renderer, &manifest, name, &protos)?;
     }
     Ok(manifest)
 }

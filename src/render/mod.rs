@@ -246,28 +246,46 @@ pub fn plan_service(
     name: &str,
     protos: &BTreeMap<String, ProtoInfo>,
 ) -> Result<()> {
-    let kind = manifest.services[name].kind;
-    let ctx = service_context(manifest, name, protos);
-    let dir = service_dir(name);
-    for (rel, text) in render_dirs(renderer, kind_dirs(kind), &ctx)? {
-        plan.put(dir.join(rel), text, Ownership::Scaffolded);
-    }
-    Ok(())
+    plan_service_from(plan, renderer, manifest, name, protos, &[])
 }
 
-/// Renders the example system's own versions of a service's files (`init --example`)
-/// over the ones `plan_service` planned: templates under `example/<name>/`.
-pub fn plan_example_overlay(
+/// Renders the example system's version of a service (`init --example`): its kind's
+/// templates with those under `example/<name>/` taking precedence, file by file.
+pub fn plan_example_service(
     plan: &mut WritePlan,
     renderer: &Renderer,
     manifest: &Manifest,
     name: &str,
     protos: &BTreeMap<String, ProtoInfo>,
 ) -> Result<()> {
+    let example_dir = format!("example/{name}");
+    plan_service_from(
+        plan,
+        renderer,
+        manifest,
+        name,
+        protos,
+        &[example_dir.as_str()],
+    )
+}
+
+fn plan_service_from(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+    name: &str,
+    protos: &BTreeMap<String, ProtoInfo>,
+    overrides: &[&str],
+) -> Result<()> {
+    let kind = manifest.services[name].kind;
     let ctx = service_context(manifest, name, protos);
     let dir = service_dir(name);
-    let example_dir = format!("example/{name}");
-    for (rel, text) in render_dirs(renderer, &[example_dir.as_str()], &ctx)? {
+    let dirs: Vec<&str> = kind_dirs(kind)
+        .iter()
+        .copied()
+        .chain(overrides.iter().copied())
+        .collect();
+    for (rel, text) in render_dirs(renderer, &dirs, &ctx)? {
         plan.put(dir.join(rel), text, Ownership::Scaffolded);
     }
     Ok(())
