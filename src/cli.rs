@@ -123,6 +123,9 @@ Examples:
   msvc sync --dry-run   show what would change"
     )]
     Sync(SyncArgs),
+    /// Write deployment files from services.toml: Kubernetes manifests, Prometheus config.
+    #[command(subcommand)]
+    Deploy(DeployCommand),
     /// Work with the template set.
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -289,6 +292,60 @@ pub struct RmArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeployCommand {
+    /// Write deploy/k8s/: a kustomize base generated from services.toml, and dev and
+    /// prod overlays scaffolded once.
+    #[command(
+        after_help = "deploy/k8s/base/ is msvc's: per service a Deployment (image \
+REGISTRY/NAME:TAG from [deploy], probes, resources, a non-root read-only container, \
+peer addresses by Service DNS name, AMQP_URL from the Secret WORKSPACE-broker) and a \
+ClusterIP Service, plus a PodDisruptionBudget when replicas > 1 and a \
+HorizontalPodAutoscaler with `autoscale`. Once it exists, `msvc new`, `rm` and `sync` keep \
+it in step and `msvc check` reports drift. overlays/dev (with an in-cluster RabbitMQ when \
+queues are used) and overlays/prod (expecting an external broker) are written once, with \
+patches for replicas, resources and image tags; they are yours and never rewritten.
+`process` services have no image and are skipped.
+
+services.toml:
+  [deploy]
+  registry = \"ghcr.io/acme\"     # omitted: images are NAME:TAG
+  tag = \"1.4.2\"                 # default: latest
+
+  [services.user-api]
+  replicas = 2
+  resources = { cpu = \"100m\", memory = \"64Mi\", cpu_limit = \"500m\", memory_limit = \"256Mi\" }
+  autoscale = { min = 2, max = 5, cpu = 70 }
+
+Examples:
+  msvc deploy k8s
+  msvc deploy k8s --dry-run
+  kubectl apply -k deploy/k8s/overlays/dev"
+    )]
+    K8s(DeployArgs),
+    /// Write deploy/prometheus/: a scrape configuration and alert rules.
+    #[command(
+        after_help = "prometheus.yml scrapes every service's /metrics: static targets at \
+the ports in services.toml, and Kubernetes service discovery of the Services `msvc deploy \
+k8s` generates. alerts.yml fires when a service is down, when more than 5% of requests \
+(or a worker's messages) fail, and when a queue's backlog keeps growing. Once written, \
+`msvc new`, `rm` and `sync` keep both in step and `msvc check` reports drift.
+
+Examples:
+  msvc deploy prometheus
+  promtool check config deploy/prometheus/prometheus.yml
+  msvc up --prometheus            run the system with a Prometheus server scraping it"
+    )]
+    Prometheus(DeployArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
     /// Print the plan and write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod error;
 pub mod manifest;
 pub mod printer;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Link(args) => commands::link::run(&cwd, &args, &printer),
         Command::Rm(args) => commands::rm::run(&cwd, &args, &printer),
         Command::Sync(args) => commands::sync::run(&cwd, &args, &printer),
+        Command::Deploy(cmd) => commands::deploy::run(&cwd, &cmd, &printer),
         Command::Templates(cmd) => commands::templates::run(&cwd, &cmd, &printer),
         Command::Doctor => commands::doctor::run(&cwd, &printer),
         Command::Check(args) => commands::check::run(&cwd, &args, &printer),

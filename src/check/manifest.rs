@@ -13,7 +13,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::catalog;
 use super::diagnostic::{Diagnostic, SourceText};
 use crate::error::Location;
-use crate::manifest::model::{Broker, CheckLevel, Manifest, Service, WorkspaceSection};
+use crate::manifest::model::{
+    Broker, CheckLevel, DeploySection, Manifest, Service, WorkspaceSection,
+};
 use crate::manifest::validate::{self, did_you_mean};
 use crate::manifest::{MANIFEST_FILE, Workspace};
 
@@ -238,6 +240,20 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
         }
         b
     });
+    let deploy = root.get("deploy").and_then(|v| {
+        let d = read_struct::<DeploySection>(
+            index,
+            &["deploy"],
+            v,
+            fields_of::<DeploySection>(),
+            "[deploy]",
+            out,
+        );
+        if d.is_none() {
+            schema_errors = true;
+        }
+        d
+    });
 
     let mut services = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
@@ -312,6 +328,7 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
         manifest: Manifest {
             workspace,
             broker,
+            deploy,
             services,
             checks,
         },
@@ -405,13 +422,15 @@ fn read_struct<'de, T: Deserialize<'de>>(
                 Some(k) => format!("`{k}` of {what}: {detail}"),
                 None => format!("{what}: {detail}"),
             };
-            let hint = variant_hint(&detail).unwrap_or_else(|| {
-                if detail.starts_with("missing field") {
-                    "add the missing key; README.md describes the manifest".to_string()
-                } else {
-                    "give the key a value of the type named above".to_string()
-                }
-            });
+            let hint = variant_hint(&detail)
+                .or_else(|| crate::manifest::unknown_field_hint(&detail))
+                .unwrap_or_else(|| {
+                    if detail.starts_with("missing field") {
+                        "add the missing key; README.md describes the manifest".to_string()
+                    } else {
+                        "give the key a value of the type named above".to_string()
+                    }
+                });
             // A missing key points at the table's name rather than its whole body.
             let location = if key.is_none() {
                 index.locate(table_keys)

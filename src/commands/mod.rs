@@ -1,6 +1,7 @@
 //! One module per subcommand, each gluing manifest, render and printer together.
 
 pub mod check;
+pub mod deploy;
 pub mod doctor;
 pub mod graph;
 pub mod init;

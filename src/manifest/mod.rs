@@ -76,7 +76,7 @@ impl Workspace {
                 Some(span) => e.at(Location::from_span(path, text, span)),
                 None => e.at(Location::file(path)),
             };
-            e.hint(schema_hint(err.message()))
+            e.hint(unknown_field_hint(err.message()).unwrap_or_else(|| schema_hint(err.message())))
         })
     }
 
@@ -126,7 +126,24 @@ pub fn locate_in(path: &Path, text: &str, keys: &[&str]) -> Location {
     }
 }
 
+/// "did you mean" for serde's "unknown field `x`, expected `a`, `b` or `c`".
+pub fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (given, expected) = rest.split_once('`')?;
+    let candidates: Vec<String> = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(ToString::to_string)
+        .collect();
+    validate::did_you_mean(given, candidates.iter())
+        .or_else(|| Some(format!("the keys here are: {}", candidates.join(", "))))
+}
+
 fn schema_hint(message: &str) -> String {
+    if message.contains("expected u32") || message.contains("expected u16") {
+        return "use a whole number that is not negative".into();
+    }
     if message.contains("unknown field") {
         "remove the key or fix its spelling; the keys each table accepts are listed above".into()
     } else if message.contains("unknown variant") {

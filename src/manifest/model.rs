@@ -19,6 +19,9 @@ pub struct Manifest {
     pub workspace: WorkspaceSection,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<Broker>,
+    /// Where images come from, for `msvc deploy k8s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeploySection>,
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
     /// `msvc check`'s level for a check, by ID: `DOCKERFILE_LATEST_TAG = "off"`.
@@ -64,6 +67,73 @@ pub struct WorkspaceSection {
 
 fn default_template_version() -> u32 {
     TEMPLATE_VERSION
+}
+
+/// The image tag Kubernetes manifests use when `[deploy]` sets none.
+pub const DEFAULT_IMAGE_TAG: &str = "latest";
+
+/// `[deploy]`: the image each service's Deployment runs is `REGISTRY/NAME:TAG`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySection {
+    /// `ghcr.io/acme`; omitted, images are `NAME:TAG`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// A service's CPU and memory in Kubernetes quantities: requests and limits.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default = "default_cpu")]
+    pub cpu: String,
+    #[serde(default = "default_memory")]
+    pub memory: String,
+    #[serde(default = "default_cpu_limit")]
+    pub cpu_limit: String,
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit: String,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Self {
+            cpu: default_cpu(),
+            memory: default_memory(),
+            cpu_limit: default_cpu_limit(),
+            memory_limit: default_memory_limit(),
+        }
+    }
+}
+
+fn default_cpu() -> String {
+    "100m".into()
+}
+fn default_memory() -> String {
+    "64Mi".into()
+}
+fn default_cpu_limit() -> String {
+    "500m".into()
+}
+fn default_memory_limit() -> String {
+    "256Mi".into()
+}
+
+/// A `HorizontalPodAutoscaler`: between `min` and `max` replicas, aiming at `cpu` percent.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Autoscale {
+    pub min: u32,
+    pub max: u32,
+    /// Target average CPU utilisation, in percent of the request.
+    #[serde(default = "default_cpu_target")]
+    pub cpu: u32,
+}
+
+fn default_cpu_target() -> u32 {
+    80
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -149,6 +219,12 @@ pub struct Service {
     pub consumes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<u32>,
+    /// CPU and memory requests and limits in Kubernetes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// A `HorizontalPodAutoscaler` in Kubernetes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<Autoscale>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// The program a `process` service runs.
@@ -171,6 +247,8 @@ impl Service {
             publishes: Vec::new(),
             consumes: Vec::new(),
             replicas: None,
+            resources: None,
+            autoscale: None,
             env: BTreeMap::new(),
             command: None,
             shutdown_grace: None,
@@ -194,6 +272,22 @@ impl Manifest {
     /// The broker URL services get as `AMQP_URL` when running on the host.
     pub fn broker_url(&self) -> &str {
         self.broker.as_ref().map_or(DEFAULT_AMQP_URL, |b| &b.url)
+    }
+
+    /// The image of a service's Deployment: `REGISTRY/NAME` (without the tag).
+    pub fn image_name(&self, service: &str) -> String {
+        match self.deploy.as_ref().and_then(|d| d.registry.as_deref()) {
+            Some(r) => format!("{}/{service}", r.trim_end_matches('/')),
+            None => service.to_string(),
+        }
+    }
+
+    /// The image tag of every Deployment: `[deploy] tag`, else `latest`.
+    pub fn image_tag(&self) -> &str {
+        self.deploy
+            .as_ref()
+            .and_then(|d| d.tag.as_deref())
+            .unwrap_or(DEFAULT_IMAGE_TAG)
     }
 
     /// The grace period of one service: its own, the workspace's, or the default.

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Workspace;
-use super::model::{Kind, parse_duration_ms};
+use super::model::{Kind, Resources, parse_duration_ms};
 use super::names::{
     validate_queue_name, validate_resource, validate_service_name, validate_workspace_name,
 };
@@ -64,6 +64,33 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
         && parse_duration_ms(grace).is_none()
     {
         problems.push(duration_problem(grace, &["workspace", "shutdown_grace"]));
+    }
+
+    if let Some(deploy) = &m.deploy {
+        if let Some(registry) = &deploy.registry
+            && let Err(reason) = check_registry(registry)
+        {
+            problems.push(
+                Problem::new(
+                    "DEPLOY_VALUE",
+                    format!("`{registry}` is not an image registry: {reason}"),
+                    &["deploy", "registry"],
+                )
+                .hint("write a host and an optional path, lowercase, without a scheme: `ghcr.io/acme` or `registry.local:5000/shop`"),
+            );
+        }
+        if let Some(tag) = &deploy.tag
+            && let Err(reason) = check_tag(tag)
+        {
+            problems.push(
+                Problem::new(
+                    "DEPLOY_VALUE",
+                    format!("`{tag}` is not an image tag: {reason}"),
+                    &["deploy", "tag"],
+                )
+                .hint("a tag is 1 to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`: `1.4.2`, `main-3f2a1c`"),
+            );
+        }
     }
 
     let mut ports: BTreeMap<u16, (String, &'static str)> = BTreeMap::new();
@@ -138,6 +165,30 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
                 )
                 .hint("use at least 1, or remove the service with `msvc rm`"),
             );
+        }
+        if let Some(res) = &svc.resources {
+            deploy_resources(name, res, &mut problems);
+        }
+        if let Some(a) = &svc.autoscale {
+            let bad = if a.min == 0 {
+                Some("`min` must be at least 1")
+            } else if a.max < a.min {
+                Some("`max` is below `min`")
+            } else if a.cpu == 0 || a.cpu > 100 {
+                Some("`cpu` is a percentage of the CPU request, from 1 to 100")
+            } else {
+                None
+            };
+            if let Some(reason) = bad {
+                problems.push(
+                    Problem::new(
+                        "DEPLOY_VALUE",
+                        format!("the `autoscale` of `{name}` is not usable: {reason}"),
+                        &at("autoscale"),
+                    )
+                    .hint("write `autoscale = { min = 2, max = 5, cpu = 70 }`: replicas between min and max, aiming at cpu percent"),
+                );
+            }
         }
         for (key, port) in [("port", svc.port), ("admin_port", svc.admin_port)] {
             let Some(port) = port else { continue };
@@ -220,6 +271,171 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
         );
     }
     problems
+}
+
+/// CPU and memory quantities, and limits no lower than requests.
+fn deploy_resources(name: &str, res: &Resources, problems: &mut Vec<Problem>) {
+    let keys = |key: &str| -> Vec<String> {
+        ["services", name, "resources", key]
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let mut push = |key: &str, message: String, hint: &str| {
+        problems.push(Problem {
+            id: "DEPLOY_VALUE",
+            message,
+            keys: keys(key),
+            hint: Some(hint.to_string()),
+        });
+    };
+    let cpu = [("cpu", &res.cpu), ("cpu_limit", &res.cpu_limit)].map(|(key, text)| {
+        let v = cpu_millis(text);
+        if v.is_none() {
+            push(
+                key,
+                format!("`{key} = \"{text}\"` of `{name}` is not a CPU quantity"),
+                "write cores or millicores: `\"250m\"`, `\"0.5\"`, `\"2\"`",
+            );
+        }
+        v
+    });
+    let memory =
+        [("memory", &res.memory), ("memory_limit", &res.memory_limit)].map(|(key, text)| {
+            let v = memory_bytes(text);
+            if v.is_none() {
+                push(
+                    key,
+                    format!("`{key} = \"{text}\"` of `{name}` is not a memory quantity"),
+                    "write bytes with a suffix: `\"128Mi\"`, `\"1Gi\"`, `\"500M\"`",
+                );
+            }
+            v
+        });
+    if let [Some(req), Some(lim)] = cpu
+        && lim < req
+    {
+        push(
+            "cpu_limit",
+            format!(
+                "the CPU limit of `{name}` ({}) is below its request ({})",
+                res.cpu_limit, res.cpu
+            ),
+            "raise `cpu_limit`, or lower `cpu`",
+        );
+    }
+    if let [Some(req), Some(lim)] = memory
+        && lim < req
+    {
+        push(
+            "memory_limit",
+            format!(
+                "the memory limit of `{name}` ({}) is below its request ({})",
+                res.memory_limit, res.memory
+            ),
+            "raise `memory_limit`, or lower `memory`",
+        );
+    }
+}
+
+/// A Kubernetes CPU quantity (`250m`, `0.5`, `2`) in millicores.
+fn cpu_millis(text: &str) -> Option<f64> {
+    let (digits, factor) = match text.strip_suffix('m') {
+        Some(d) => (d, 1.0),
+        None => (text, 1000.0),
+    };
+    let v = decimal(digits)? * factor;
+    (v > 0.0).then_some(v)
+}
+
+/// A Kubernetes memory quantity (`128Mi`, `1G`, `1000`) in bytes.
+fn memory_bytes(text: &str) -> Option<f64> {
+    const SUFFIXES: [(&str, f64); 12] = [
+        ("Ki", 1024.0),
+        ("Mi", 1_048_576.0),
+        ("Gi", 1_073_741_824.0),
+        ("Ti", 1_099_511_627_776.0),
+        ("Pi", 1_125_899_906_842_624.0),
+        ("Ei", 1_152_921_504_606_846_976.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let (digits, factor) = SUFFIXES
+        .iter()
+        .find_map(|(s, f)| text.strip_suffix(s).map(|d| (d, *f)))
+        .unwrap_or((text, 1.0));
+    let v = decimal(digits)? * factor;
+    (v > 0.0).then_some(v)
+}
+
+/// `12` or `1.5`: digits with at most one dot, nothing else.
+fn decimal(text: &str) -> Option<f64> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// An image registry with an optional path, as in a docker reference: `ghcr.io/acme`.
+pub fn check_registry(text: &str) -> Result<(), String> {
+    if text.contains("://") {
+        return Err("it has a scheme".into());
+    }
+    if text.is_empty() {
+        return Err("it is empty".into());
+    }
+    for (i, part) in text.trim_end_matches('/').split('/').enumerate() {
+        let part = if i == 0 {
+            match part.split_once(':') {
+                Some((host, port)) => {
+                    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(format!("`{port}` is not a port number"));
+                    }
+                    host
+                }
+                None => part,
+            }
+        } else {
+            part
+        };
+        let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        let ok = !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
+            && part.bytes().next().is_some_and(alnum)
+            && part.bytes().last().is_some_and(alnum);
+        if !ok {
+            return Err(format!(
+                "`{part}` must be lowercase letters, digits, `.`, `_` or `-`, starting and ending with a letter or digit"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn check_tag(text: &str) -> Result<(), String> {
+    if text.is_empty() || text.len() > 128 {
+        return Err("it must be 1 to 128 characters long".into());
+    }
+    let first = text.as_bytes()[0];
+    if first == b'.' || first == b'-' {
+        return Err("it cannot start with `.` or `-`".into());
+    }
+    match text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        Some(c) => Err(format!("`{c}` is not allowed in a tag")),
+        None => Ok(()),
+    }
 }
 
 fn duration_problem(value: &str, keys: &[&str]) -> Problem {

@@ -296,8 +296,9 @@ pub fn service_dir(name: &str) -> PathBuf {
     Path::new("services").join(name)
 }
 
-/// Rewrites every msvc-owned file from the manifest: compose, the contracts crate and
-/// the workspace member list. The one path `new`, `rm` and `sync` share.
+/// Rewrites every msvc-owned file from the manifest: compose, the contracts crate, the
+/// workspace member list, and deploy/k8s/base and deploy/prometheus once `msvc deploy`
+/// has written them. The one path `new`, `rm` and `sync` share.
 pub fn plan_generated(
     plan: &mut WritePlan,
     renderer: &Renderer,
@@ -351,6 +352,7 @@ pub fn plan_generated(
         }
     }
     plan_members(plan, renderer, manifest)?;
+    crate::deploy::plan_existing(plan, renderer, manifest)?;
     Ok(())
 }
 

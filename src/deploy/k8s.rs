@@ -1,0 +1,251 @@
+//! `deploy/k8s/`: a kustomize layout. `base/` is generated from the manifest (a
+//! Deployment and a Service per service, a `PodDisruptionBudget` with replicas, a
+//! `HorizontalPodAutoscaler` with `autoscale`); `overlays/dev` and `overlays/prod` are
+//! scaffolded once and then belong to the user.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::slash;
+use crate::error::Result;
+use crate::manifest::model::{Autoscale, Kind, Manifest, Resources, parse_duration_ms};
+use crate::render::Renderer;
+use crate::render::plan::{Ownership, WritePlan};
+
+/// The kustomize layout, relative to the workspace root.
+pub const K8S_DIR: &str = "deploy/k8s";
+/// The generated part.
+pub const BASE_DIR: &str = "deploy/k8s/base";
+/// The overlays `msvc deploy k8s` scaffolds.
+pub const OVERLAYS: [&str; 2] = ["dev", "prod"];
+
+/// The workspace as the Kubernetes templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct K8sContext {
+    pub workspace: String,
+    pub services: Vec<K8sService>,
+    /// `process` services: they have no image, so they get no manifests.
+    pub skipped: Vec<String>,
+    pub has_queues: bool,
+    /// The Secret holding `AMQP_URL`, under key `AMQP_URL`.
+    pub broker_secret: String,
+}
+
+/// One service's Deployment, Service and the rest.
+#[derive(Debug, Clone, Serialize)]
+pub struct K8sService {
+    pub name: String,
+    pub kind: Kind,
+    /// `REGISTRY/NAME`, without the tag: what kustomize's `images:` matches.
+    pub image_name: String,
+    pub tag: String,
+    /// Main port, 0 for a worker.
+    pub port: u16,
+    /// `http` (REST) or `grpc`; empty for a worker.
+    pub port_name: &'static str,
+    /// HTTP admin port (gRPC, worker), 0 when none.
+    pub admin_port: u16,
+    /// The named port that serves /healthz, /readyz and /metrics.
+    pub http_port_name: &'static str,
+    pub replicas: u32,
+    pub autoscale: Option<Autoscale>,
+    /// Whether a `PodDisruptionBudget` keeps one replica up during node drains.
+    pub disruption_budget: bool,
+    pub resources: Resources,
+    pub grace_seconds: u64,
+    /// Plain environment, in order; `AMQP_URL` comes from the Secret instead.
+    pub env: Vec<EnvVar>,
+    pub amqp: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+impl K8sContext {
+    pub fn new(manifest: &Manifest) -> Self {
+        let mut services = Vec::new();
+        let mut skipped = Vec::new();
+        for (name, svc) in &manifest.services {
+            if svc.kind == Kind::Process {
+                skipped.push(name.clone());
+                continue;
+            }
+            let port = svc.port.filter(|_| svc.kind.has_main_port()).unwrap_or(0);
+            let admin_port = svc
+                .admin_port
+                .filter(|_| svc.kind.has_admin_port())
+                .unwrap_or(0);
+            let grace = manifest.shutdown_grace(svc);
+            let grace_ms = parse_duration_ms(&grace).unwrap_or(10_000);
+            let amqp = !svc.publishes.is_empty() || !svc.consumes.is_empty();
+            let mut env = vec![EnvVar::new("HOST", "0.0.0.0")];
+            if port > 0 {
+                env.push(EnvVar::new("PORT", &port.to_string()));
+            }
+            if admin_port > 0 {
+                env.push(EnvVar::new("ADMIN_PORT", &admin_port.to_string()));
+            }
+            env.push(EnvVar::new("LOG_FORMAT", "json"));
+            env.push(EnvVar::new("RUST_LOG", "info"));
+            env.push(EnvVar::new("SHUTDOWN_GRACE", &grace));
+            for dep in &svc.depends_on {
+                let Some(peer) = manifest.services.get(dep) else {
+                    continue;
+                };
+                let peer_port = peer.port.or(peer.admin_port).unwrap_or(0);
+                let forms = crate::manifest::names::NameForms::new(dep);
+                env.push(EnvVar::new(
+                    &forms.env_url,
+                    &format!("http://{dep}:{peer_port}"),
+                ));
+            }
+            // The service's own `env` wins over the wiring, as in compose and `up`.
+            for (key, value) in &svc.env {
+                env.retain(|e| &e.name != key);
+                env.push(EnvVar::new(key, value));
+            }
+            let amqp = amqp && !svc.env.contains_key("AMQP_URL");
+            let replicas = svc.replicas.unwrap_or(1);
+            let disruption_budget = replicas > 1 || svc.autoscale.is_some_and(|a| a.min > 1);
+            services.push(K8sService {
+                name: name.clone(),
+                kind: svc.kind,
+                image_name: manifest.image_name(name),
+                tag: manifest.image_tag().to_string(),
+                port,
+                port_name: match svc.kind {
+                    Kind::Grpc => "grpc",
+                    Kind::Rest => "http",
+                    _ => "",
+                },
+                admin_port,
+                http_port_name: if svc.kind.has_admin_port() {
+                    "admin"
+                } else {
+                    "http"
+                },
+                replicas,
+                autoscale: svc.autoscale,
+                disruption_budget,
+                resources: svc.resources.clone().unwrap_or_default(),
+                grace_seconds: grace_ms.div_ceil(1000),
+                env,
+                amqp,
+            });
+        }
+        Self {
+            workspace: manifest.workspace.name.clone(),
+            has_queues: services.iter().any(|s| s.amqp),
+            broker_secret: format!("{}-broker", manifest.workspace.name),
+            services,
+            skipped,
+        }
+    }
+}
+
+impl EnvVar {
+    fn new(name: &str, value: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            value: value.to_string(),
+        }
+    }
+}
+
+fn context(manifest: &Manifest) -> (K8sContext, tera::Context) {
+    let k8s = K8sContext::new(manifest);
+    let mut ctx = tera::Context::new();
+    ctx.insert("k8s", &k8s);
+    (k8s, ctx)
+}
+
+/// The path of a service's manifests in base/.
+pub fn base_file(service: &str) -> PathBuf {
+    Path::new(BASE_DIR).join(format!("{service}.yaml"))
+}
+
+/// Puts base/ into the plan, and deletes files there that belong to no service any more.
+pub fn plan_base(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) -> Result<()> {
+    let (k8s, ctx) = context(manifest);
+    let text = renderer.render("k8s/base/kustomization.yaml.tera", &ctx)?;
+    plan.put(
+        Path::new(BASE_DIR).join("kustomization.yaml"),
+        text,
+        Ownership::Generated,
+    );
+    let mut wanted = vec!["kustomization.yaml".to_string()];
+    for svc in &k8s.services {
+        let mut sctx = ctx.clone();
+        sctx.insert("service", svc);
+        let text = renderer.render("k8s/base/service.yaml.tera", &sctx)?;
+        plan.put(base_file(&svc.name), text, Ownership::Generated);
+        wanted.push(format!("{}.yaml", svc.name));
+    }
+    // A removed service's manifests go with it: base/ is msvc's alone.
+    if let Ok(entries) = fs_err::read_dir(plan.root().join(BASE_DIR)) {
+        let mut stale: Vec<String> = entries
+            .filter_map(std::result::Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                Path::new(n).extension().is_some_and(|e| e == "yaml") && !wanted.contains(n)
+            })
+            .collect();
+        stale.sort();
+        for name in stale {
+            plan.delete(Path::new(BASE_DIR).join(name));
+        }
+    }
+    Ok(())
+}
+
+/// base/ and, where missing, the overlays: what `msvc deploy k8s` writes.
+pub fn plan_all(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+) -> Result<K8sContext> {
+    plan_base(plan, renderer, manifest)?;
+    let (k8s, ctx) = context(manifest);
+    for overlay in OVERLAYS {
+        let dir = Path::new(K8S_DIR).join("overlays").join(overlay);
+        // An overlay is the user's once it exists: none of its files is added or rewritten.
+        if plan.root().join(&dir).join("kustomization.yaml").exists() {
+            continue;
+        }
+        let mut octx = ctx.clone();
+        octx.insert("overlay", overlay);
+        let text = renderer.render("k8s/overlay/kustomization.yaml.tera", &octx)?;
+        plan.put(
+            dir.join("kustomization.yaml"),
+            text,
+            Ownership::ScaffoldedOnce,
+        );
+        for svc in &k8s.services {
+            let mut sctx = octx.clone();
+            sctx.insert("service", svc);
+            let text = renderer.render("k8s/overlay/patch.yaml.tera", &sctx)?;
+            plan.put(
+                dir.join("patches").join(format!("{}.yaml", svc.name)),
+                text,
+                Ownership::ScaffoldedOnce,
+            );
+        }
+        if overlay == "dev" && k8s.has_queues {
+            for file in ["rabbitmq.yaml", "broker.env"] {
+                let text = renderer.render(&format!("k8s/overlay/{file}.tera"), &octx)?;
+                plan.put(dir.join(file), text, Ownership::ScaffoldedOnce);
+            }
+        }
+    }
+    Ok(k8s)
+}
+
+/// Whether `path` (relative, `/`-separated) is one of the generated base files.
+pub fn is_base(path: &Path) -> bool {
+    slash(path).starts_with(&format!("{BASE_DIR}/"))
+}
