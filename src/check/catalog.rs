@@ -182,6 +182,20 @@ pub const CHECKS: &[CheckInfo] = &[
         "Use at least 1, or remove the service with `msvc rm`.",
     ),
     check(
+        "DEPLOY_VALUE",
+        Manifest,
+        Error,
+        "a `[deploy]` registry or tag, a service's `resources` or its `autoscale` that \
+         Kubernetes would refuse",
+        "`msvc deploy k8s` turns these values into image references, resource quantities and \
+         a HorizontalPodAutoscaler; a value the cluster would reject is caught here instead: a \
+         registry with a scheme or capitals, a tag with a `/`, `cpu = \"fast\"`, a limit below \
+         its request, `autoscale` with `min = 0` or `max` below `min`.",
+        "Fix the value as the hint says: `registry = \"ghcr.io/acme\"`, `tag = \"1.4.2\"`, \
+         `resources = { cpu = \"250m\", memory = \"128Mi\" }`, `autoscale = { min = 2, max = 5, \
+         cpu = 70 }`.",
+    ),
+    check(
         "PORT_ZERO",
         Manifest,
         Error,
@@ -390,6 +404,40 @@ pub const CHECKS: &[CheckInfo] = &[
         "Run `msvc sync`.",
     ),
     check(
+        "K8S_DRIFT",
+        Drift,
+        Error,
+        "deploy/k8s/base differs from what services.toml generates",
+        "Once `msvc deploy k8s` has written deploy/k8s/, its base/ is msvc's: it is rendered \
+         from the manifest in memory and compared. A service without its manifests, manifests \
+         of a service that is gone, or a port, peer address, image or replica count that \
+         differs means base/ was edited by hand or the manifest changed without `msvc sync`. \
+         The overlays are yours and are not compared.",
+        "Run `msvc sync` (or `msvc deploy k8s`). Make lasting changes in services.toml, or as \
+         patches in deploy/k8s/overlays/.",
+    ),
+    check(
+        "K8S_IMAGE_TAG_MISSING",
+        Drift,
+        Warning,
+        "a Kubernetes overlay that does not set the image tag of a service",
+        "Each overlay's kustomization.yaml pins the tag of every service's image in its \
+         `images:` list. A service added after the overlay was scaffolded is missing there, so \
+         that environment runs whatever tag base/ names.",
+        "Add `- name: IMAGE` with `newTag: TAG` for the service to `images:` in the overlay's \
+         kustomization.yaml (IMAGE is REGISTRY/NAME as in base/), and a patch if it needs one.",
+    ),
+    check(
+        "PROMETHEUS_DRIFT",
+        Drift,
+        Error,
+        "deploy/prometheus differs from what services.toml generates",
+        "Once `msvc deploy prometheus` has written deploy/prometheus/, its scrape \
+         configurations and alert rules are msvc's: a service missing from the targets or a \
+         port that differs means the files were edited by hand or are stale.",
+        "Run `msvc sync` (or `msvc deploy prometheus`).",
+    ),
+    check(
         "SERVICE_DIR_MISSING",
         Layout,
         Error,
@@ -588,6 +636,7 @@ mod tests {
             "MISSING_COMMAND",
             "RESOURCE_NAME",
             "REPLICAS",
+            "DEPLOY_VALUE",
             "PORT_ZERO",
             "PORT_CONFLICT",
             "SELF_DEPENDENCY",

@@ -1,5 +1,5 @@
 //! Drift checks: the msvc-owned files (docker-compose.yml, crates/contracts, workers'
-//! routes.rs, the workspace members) are rendered in memory by the same code path
+//! routes.rs, the workspace members, deploy/k8s/base, deploy/prometheus) are rendered in memory by the same code path
 //! `msvc sync` uses, and compared with the disk. Nothing is written.
 
 use std::fmt::Write as _;
@@ -8,7 +8,11 @@ use std::path::Path;
 use super::Context;
 use super::diagnostic::{Diagnostic, SourceText, file_location, slash_path};
 use super::protos::ProtoSet;
+use crate::deploy::k8s::{BASE_DIR, K8S_DIR};
+use crate::deploy::prometheus::PROMETHEUS_DIR;
 use crate::error::Error;
+use crate::manifest::model::Kind;
+use crate::render::plan::read_regular;
 use crate::render::plan::{Action, PlannedFile, WritePlan};
 use crate::render::{self, COMPOSE_FILE, CONTRACTS_DIR, Renderer};
 
@@ -18,9 +22,8 @@ const MAX_DIFF_LINES: usize = 40;
 /// `blocked`: an earlier error (a proto or openapi.yaml that does not read) already
 /// explains why the generated files cannot be rendered.
 pub fn check(ctx: &Context<'_>, protos: &ProtoSet, blocked: bool, out: &mut Vec<Diagnostic>) {
-    let compose = ctx.levels.enabled("COMPOSE_DRIFT");
-    let generated = ctx.levels.enabled("GENERATED_DRIFT");
-    if !compose && !generated {
+    overlay_images(ctx, out);
+    if !DRIFT_IDS.iter().any(|id| ctx.levels.enabled(id)) {
         return;
     }
     let manifest = &ctx.ws.manifest;
@@ -45,13 +48,26 @@ pub fn check(ctx: &Context<'_>, protos: &ProtoSet, blocked: bool, out: &mut Vec<
         }
     };
     for f in plan.files() {
-        if !matches!(f.action, Action::Create | Action::Update) {
+        let path = slash_path(&f.path);
+        let id = drift_id(&path);
+        if !ctx.levels.enabled(id) {
             continue;
         }
-        let path = slash_path(&f.path);
-        let is_compose = path == COMPOSE_FILE;
-        if (is_compose && !compose) || (!is_compose && !generated) {
-            continue;
+        match f.action {
+            Action::Create | Action::Update => {}
+            // base/ is msvc's alone: a file there for no service is stale.
+            Action::Delete if id == "K8S_DRIFT" => {
+                out.push(
+                    Diagnostic::new(
+                        id,
+                        format!("{path} belongs to no service of services.toml"),
+                    )
+                    .at(file_location(&f.path))
+                    .hint("run `msvc sync` to delete it (the service was removed from services.toml)"),
+                );
+                continue;
+            }
+            _ => continue,
         }
         // The contracts crate follows the protos; when one does not read, it cannot be
         // compared (PROTO_MISSING or PROTO_COMPILE says why).
@@ -66,18 +82,42 @@ pub fn check(ctx: &Context<'_>, protos: &ProtoSet, blocked: bool, out: &mut Vec<
         {
             continue;
         }
-        out.push(drift(f, &path, is_compose));
+        out.push(drift(f, &path, id));
     }
 }
 
-fn drift(f: &PlannedFile, path: &str, is_compose: bool) -> Diagnostic {
-    let id = if is_compose {
+/// The checks that compare msvc-owned files with what the manifest generates.
+const DRIFT_IDS: [&str; 4] = [
+    "COMPOSE_DRIFT",
+    "GENERATED_DRIFT",
+    "K8S_DRIFT",
+    "PROMETHEUS_DRIFT",
+];
+
+/// Which drift check a generated file belongs to.
+fn drift_id(path: &str) -> &'static str {
+    if path == COMPOSE_FILE {
         "COMPOSE_DRIFT"
+    } else if path.starts_with(&format!("{K8S_DIR}/")) {
+        "K8S_DRIFT"
+    } else if path.starts_with(&format!("{PROMETHEUS_DIR}/")) {
+        "PROMETHEUS_DRIFT"
     } else {
         "GENERATED_DRIFT"
-    };
+    }
+}
+
+fn drift(f: &PlannedFile, path: &str, id: &'static str) -> Diagnostic {
     let Some(old) = &f.old else {
-        return Diagnostic::new(id, format!("{path} is missing"))
+        let service = path
+            .strip_prefix(&format!("{BASE_DIR}/"))
+            .and_then(|n| n.strip_suffix(".yaml"))
+            .filter(|n| *n != "kustomization");
+        let message = match service {
+            Some(s) => format!("{path} is missing: service `{s}` has no Kubernetes manifests"),
+            None => format!("{path} is missing"),
+        };
+        return Diagnostic::new(id, message)
             .at(file_location(&f.path))
             .hint("run `msvc sync` to write it");
     };
@@ -118,12 +158,85 @@ fn drift(f: &PlannedFile, path: &str, is_compose: bool) -> Diagnostic {
     .note(note)
     .hint(format!(
         "run `msvc sync` to regenerate it; make lasting changes in services.toml{}",
-        if is_compose {
-            " (`env`, `replicas`, ports) or a template override"
-        } else {
-            ""
+        match id {
+            "COMPOSE_DRIFT" => " (`env`, `replicas`, ports) or a template override",
+            "K8S_DRIFT" =>
+                " ([deploy], `replicas`, `resources`, ports) or as patches in deploy/k8s/overlays/",
+            _ => "",
         }
     ))
+}
+
+/// `K8S_IMAGE_TAG_MISSING`: each overlay's `images:` names every service's image.
+fn overlay_images(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    if !ctx.levels.enabled("K8S_IMAGE_TAG_MISSING") {
+        return;
+    }
+    let manifest = &ctx.ws.manifest;
+    let Ok(entries) = fs_err::read_dir(ctx.root.join(K8S_DIR).join("overlays")) else {
+        return;
+    };
+    let mut overlays: Vec<String> = entries
+        .filter_map(std::result::Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    overlays.sort();
+    for overlay in overlays {
+        let rel = Path::new(K8S_DIR)
+            .join("overlays")
+            .join(&overlay)
+            .join("kustomization.yaml");
+        let Some(text) = read_regular(&ctx.root.join(&rel)) else {
+            continue;
+        };
+        // A file kustomize cannot read either is kustomize's to report.
+        let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
+            continue;
+        };
+        let names: Vec<&str> = doc
+            .get("images")
+            .and_then(serde_yaml_ng::Value::as_sequence)
+            .map(|images| {
+                images
+                    .iter()
+                    .filter(|i| i.get("newTag").is_some() || i.get("digest").is_some())
+                    .filter_map(|i| i.get("name").and_then(serde_yaml_ng::Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let source = SourceText::new(&rel, &text);
+        let location = match text.lines().position(|l| l.starts_with("images:")) {
+            Some(line) => {
+                let start = source.offset(line, 0);
+                source.location(start..start + "images:".len())
+            }
+            None => file_location(&rel),
+        };
+        for (name, svc) in &manifest.services {
+            if svc.kind == Kind::Process {
+                continue;
+            }
+            let image = manifest.image_name(name);
+            if names.contains(&image.as_str()) {
+                continue;
+            }
+            out.push(
+                Diagnostic::new(
+                    "K8S_IMAGE_TAG_MISSING",
+                    format!(
+                        "overlay `{overlay}` does not set the image tag of `{name}` (no `images:` entry for `{image}`)"
+                    ),
+                )
+                .at(location.clone())
+                .hint(format!(
+                    "add `- name: {image}` with `newTag: \"{}\"` under `images:` in {}",
+                    manifest.image_tag(),
+                    slash_path(&rel)
+                )),
+            );
+        }
+    }
 }
 
 /// A render error (a broken template override, an unreadable Cargo.toml) as a diagnostic.

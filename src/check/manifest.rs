@@ -529,7 +529,7 @@ mod tests {
     fn known_keys_come_from_the_model() {
         assert_eq!(
             fields_of::<Manifest>(),
-            ["workspace", "broker", "services", "checks"]
+            ["workspace", "broker", "deploy", "services", "checks"]
         );
         assert!(fields_of::<Service>().contains(&"depends_on"));
         assert!(fields_of::<WorkspaceSection>().contains(&"shutdown_grace"));
