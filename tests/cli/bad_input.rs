@@ -272,3 +272,83 @@ impl Drop for ReadOnly {
         }
     }
 }
+
+/// Appends TOML to services.toml (the `[deploy]` table or a service's keys).
+fn with_manifest(find: &'static str, with: &'static str) -> impl Fn(&Scratch) {
+    move |s: &Scratch| {
+        let text = s.read("services.toml");
+        let text = if find.is_empty() {
+            format!("{text}{with}")
+        } else {
+            text.replacen(find, with, 1)
+        };
+        s.write("services.toml", &text);
+    }
+}
+
+#[test]
+fn bad_deploy_values_are_refused_with_their_line() {
+    refused(
+        with_manifest("", "\n[deploy]\nregistry = \"GHCR.io/Acme\"\n"),
+        &["deploy", "k8s"],
+        &[
+            "`GHCR.io/Acme` is not an image registry",
+            "services.toml:",
+            "registry = \"GHCR.io/Acme\"",
+        ],
+    );
+    refused(
+        with_manifest("", "\n[deploy]\ntag = \"v1:2\"\n"),
+        &["deploy", "k8s"],
+        &["`v1:2` is not an image tag", "tag = \"v1:2\""],
+    );
+    refused(
+        with_manifest("admin_port = 9100\n", "admin_port = 9100\nreplicas = -2\n"),
+        &["deploy", "k8s"],
+        &[
+            "services.toml:",
+            "replicas = -2",
+            "a whole number that is not negative",
+        ],
+    );
+    refused(
+        with_manifest(
+            "admin_port = 9100\n",
+            "admin_port = 9100\nresources = { cpu = \"fast\" }\n",
+        ),
+        &["deploy", "k8s"],
+        &[
+            "`cpu = \"fast\"` of `user-service` is not a CPU quantity",
+            "services.toml:",
+        ],
+    );
+    refused(
+        with_manifest(
+            "admin_port = 9100\n",
+            "admin_port = 9100\nautoscale = { min = 0, max = 3 }\n",
+        ),
+        &["deploy", "prometheus"],
+        &["`min` must be at least 1", "services.toml:"],
+    );
+}
+
+#[test]
+fn unknown_deploy_key_suggests_the_right_one() {
+    refused(
+        with_manifest("", "\n[deploy]\nregsitry = \"ghcr.io/acme\"\n"),
+        &["deploy", "k8s"],
+        &[
+            "unknown field `regsitry`",
+            "services.toml:",
+            "did you mean `registry`?",
+        ],
+    );
+    refused(
+        with_manifest(
+            "admin_port = 9100\n",
+            "admin_port = 9100\nautoscale = { min = 1, maxx = 3 }\n",
+        ),
+        &["deploy", "k8s"],
+        &["unknown field `maxx`", "did you mean `max`?"],
+    );
+}
