@@ -191,6 +191,12 @@ on `port` for `process` services. A service starts when all it depends on are re
 Crashes: a service that exits is restarted after 0.5 s, 1 s, 2 s ... (with jitter, at
 most 30 s); after 5 exits within 60 s msvc gives up on it and keeps the others.
 
+Prometheus: with --prometheus, the `prometheus` binary (Debian's package) runs under the
+same supervision with a configuration like `msvc deploy prometheus` writes, but scraping
+the ports this run uses (replicas included) every 5 s; its config and data are under
+.msvc/prometheus, its address is printed, and `msvc status` lists it. Without the binary,
+msvc stops before starting anything.
+
 Stop: Ctrl-C or SIGTERM stops services in reverse dependency order (SIGTERM to the
 process group, shutdown_grace, then SIGKILL); a second Ctrl-C kills at once. Exit code
 1 when a service failed.
@@ -199,6 +205,7 @@ Examples:
   msvc up                     every service
   msvc up user-api            user-api and what it depends on
   msvc up --release --no-restart
+  msvc up --prometheus        also a Prometheus server on a free port, scraping every instance
   msvc up --format json       one JSON object per log line";
 
 #[derive(Debug, Args)]
@@ -383,6 +390,9 @@ pub struct UpArgs {
     /// Do not restart a service that exits.
     #[arg(long)]
     pub no_restart: bool,
+    /// Also run a Prometheus server scraping every instance's /metrics (needs `prometheus`).
+    #[arg(long)]
+    pub prometheus: bool,
 }
 
 #[derive(Debug, Args)]

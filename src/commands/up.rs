@@ -14,6 +14,7 @@ use crate::supervisor::logs::{Label, LineFormat, LogFile, LogSink};
 use crate::supervisor::plan::{Instance, Program, RunPlan};
 use crate::supervisor::ports::{self, FreePorts};
 use crate::supervisor::probe::HealthProbe;
+use crate::supervisor::prometheus;
 use crate::supervisor::restart::RestartPolicy;
 use crate::supervisor::run::{Launch, Options, Supervisor, Unit};
 use crate::supervisor::state::StateDir;
@@ -21,7 +22,12 @@ use crate::supervisor::state::StateDir;
 pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;
     let ws = Workspace::load(&root)?;
-    let plan = RunPlan::new(&ws, &args.services)?;
+    let mut plan = RunPlan::new(&ws, &args.services)?;
+    let prometheus_binary = if args.prometheus {
+        Some(prometheus::locate(&ws)?)
+    } else {
+        None
+    };
     let state = StateDir::new(&root);
     state.create()?;
     let _lock = state.lock()?;
@@ -156,6 +162,21 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
             launch,
             is_broker: false,
         });
+    }
+
+    if let Some(binary) = &prometheus_binary {
+        let port = free
+            .pick()
+            .map_err(|e| Error::new(format!("cannot find a free port for Prometheus: {e}")))?;
+        units.push(prometheus::unit(&ws, &plan, binary, state.dir(), port)?);
+        // It scrapes whatever answers, so it waits for no service.
+        plan.order.push(prometheus::UNIT_NAME.to_string());
+        plan.depends_on
+            .insert(prometheus::UNIT_NAME.to_string(), Vec::new());
+        printer.status(
+            "Prometheus",
+            &format!("http://127.0.0.1:{port} (targets: http://127.0.0.1:{port}/targets)"),
+        );
     }
 
     let labels = Label::for_instances(

@@ -35,6 +35,9 @@ pub struct PrometheusContext {
     pub has_worker: bool,
     pub error_rate: f64,
     pub backlog: u32,
+    pub scrape_interval: &'static str,
+    /// Whether the broker's own metrics are scraped on this machine.
+    pub scrape_broker: bool,
 }
 
 /// One `/metrics` endpoint.
@@ -75,6 +78,8 @@ impl PrometheusContext {
             has_worker: kinds.contains(&Kind::Worker),
             error_rate: ERROR_RATE_THRESHOLD,
             backlog: BACKLOG_THRESHOLD,
+            scrape_interval: "15s",
+            scrape_broker: true,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod plan;
 pub mod ports;
 pub mod probe;
+pub mod prometheus;
 pub mod reaper;
 pub mod restart;
 pub mod run;

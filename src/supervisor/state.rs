@@ -77,6 +77,11 @@ impl StateDir {
         }
     }
 
+    /// `.msvc/` itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("up.lock")
     }

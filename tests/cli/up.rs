@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::generated::{in_ci, shared_target_dir};
+use crate::generated::{in_ci, shared_target_dir, tool};
 use crate::support::{Scratch, broker_reachable, free_port, http};
 
 fn msvc() -> Command {
@@ -535,12 +535,25 @@ fn up_runs_the_example_system() {
         .replace("admin_port = 9101", &format!("admin_port = {worker_admin}"));
     fs_err::write(ws.join("services.toml"), manifest).unwrap();
 
-    let mut up = Up::start(&ws, &[]);
+    // With Prometheus installed, the run also proves every instance is scraped.
+    let prometheus = tool(
+        "prometheus",
+        &[vec!["prometheus".to_string()]],
+        "--version",
+        "prometheus",
+    )
+    .is_some();
+    let mut up = Up::start(&ws, if prometheus { &["--prometheus"] } else { &[] });
+    let ready = if prometheus {
+        "Ready all 4 service instances"
+    } else {
+        "Ready all 3 service instances"
+    };
     // The first build of the example on a cold cache takes minutes.
     up.wait_for(
         "the example system ready",
         Duration::from_secs(900),
-        |_, err| err.contains("Ready all 3 service instances"),
+        |_, err| err.contains(ready),
     );
     let err = up.err();
     assert!(
@@ -568,6 +581,10 @@ fn up_runs_the_example_system() {
                 .any(|l| l.starts_with("email-worker | ") && l.contains(&marker))
         },
     );
+
+    if prometheus {
+        every_target_up(&up.err(), &[rest, grpc_admin, worker_admin]);
+    }
 
     // From other processes: status, logs, restart.
     let before = status_json(&ws);
@@ -606,6 +623,56 @@ fn up_runs_the_example_system() {
         up.both()
     );
     wait_until_gone(&pids, Duration::from_secs(5));
+}
+
+/// Asks the Prometheus of `msvc up` (its address read from up's output) for its targets
+/// until it has scraped each of `ports` successfully.
+fn every_target_up(err: &str, ports: &[u16]) {
+    let address = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Prometheus http://127.0.0.1:"))
+        .expect("up prints where Prometheus listens");
+    let port: u16 = address.split(' ').next().unwrap().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Some((200, body)) = http(port, "GET", "/api/v1/targets", None) {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let targets = v["data"]["activeTargets"].as_array().unwrap();
+            let up: Vec<String> = targets
+                .iter()
+                .filter(|t| t["health"] == "up")
+                .filter_map(|t| t["labels"]["instance"].as_str().map(String::from))
+                .collect();
+            if targets.len() == ports.len()
+                && ports.iter().all(|p| up.contains(&format!("127.0.0.1:{p}")))
+            {
+                return;
+            }
+            last = body;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("Prometheus did not see every instance up ({ports:?}):\n{last}");
+}
+
+#[test]
+fn up_prometheus_without_the_binary_starts_nothing() {
+    let (_s, ws) = process_workspace(&format!(
+        "[services.a]\nkind = \"process\"\nport = {}\ncommand = \"{SERVE}\"\n",
+        free_port()
+    ));
+    let out = msvc()
+        .args(["up", "--prometheus"])
+        .current_dir(&ws)
+        .env("PATH", ws.join("no-such-dir"))
+        .output()
+        .expect("msvc runs");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("`prometheus` is not installed"), "{err}");
+    assert!(err.contains("hint: install it"), "{err}");
+    assert!(!err.contains("Started"), "{err}");
 }
 
 #[test]
