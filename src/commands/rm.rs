@@ -83,6 +83,11 @@ pub fn run(cwd: &Path, args: &RmArgs, printer: &Printer) -> Result<i32> {
             "`{d}` depended on `{name}`; the dependency was removed from services.toml, but its code may still call it"
         ));
     }
+    for overlay in crate::deploy::k8s::overlays_patching(&root, name) {
+        printer.warn(&format!(
+            "{overlay} still patches `{name}` (it is yours, so msvc leaves it): remove `patches/{name}.yaml` and its `images:` entry, or `kubectl kustomize` fails"
+        ));
+    }
     if !args.delete && root.join(render::service_dir(name)).exists() {
         printer.line(&format!(
             "services/{name}/ was kept; delete it with `msvc rm {name} --delete` next time, or by hand"

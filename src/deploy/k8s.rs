@@ -245,6 +245,25 @@ pub fn plan_all(
     Ok(k8s)
 }
 
+/// The overlays whose kustomization.yaml still patches `service`: after `msvc rm`, the
+/// patch names a Deployment that is gone and `kubectl kustomize` fails until it goes too.
+pub fn overlays_patching(root: &Path, service: &str) -> Vec<String> {
+    let patch = format!("patches/{service}.yaml");
+    OVERLAYS
+        .iter()
+        .map(|o| {
+            Path::new(K8S_DIR)
+                .join("overlays")
+                .join(o)
+                .join("kustomization.yaml")
+        })
+        .filter(|rel| {
+            crate::render::plan::read_regular(&root.join(rel)).is_some_and(|t| t.contains(&patch))
+        })
+        .map(|rel| slash(&rel))
+        .collect()
+}
+
 /// Whether `path` (relative, `/`-separated) is one of the generated base files.
 pub fn is_base(path: &Path) -> bool {
     slash(path).starts_with(&format!("{BASE_DIR}/"))

@@ -289,6 +289,23 @@ fn new_rm_and_sync_keep_base_in_step_and_leave_overlays_alone() {
             .contains("orders")
     );
 
+    // A service the overlays were scaffolded with: they are the user's to fix, and rm says so.
+    let rm = s.ok(&["rm", "email-worker"]);
+    assert!(
+        stderr(&rm)
+            .contains("deploy/k8s/overlays/dev/kustomization.yaml still patches `email-worker`"),
+        "{}",
+        stderr(&rm)
+    );
+    assert!(!s.ws().join("deploy/k8s/base/email-worker.yaml").exists());
+    s.ok(&[
+        "new",
+        "email-worker",
+        "--worker",
+        "--consumes",
+        "user_message",
+    ]);
+
     // Running it again rewrites base/ only: the overlays are the user's.
     s.ok(&["deploy", "k8s"]);
     assert_eq!(overlays, snapshot_tree(&s.ws().join("deploy/k8s/overlays")));
