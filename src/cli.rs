@@ -20,6 +20,7 @@ regenerates docker-compose.yml and the shared contracts crate whenever the manif
   msvc sync                               regenerate msvc-owned files after editing services.toml
   msvc check                              check the wiring across services
   msvc graph                              draw the system (mermaid; --format dot)
+  msvc deploy k8s                         Kubernetes manifests (kustomize) from services.toml
   msvc doctor                             check the tools the workspace needs
 
 Exit codes: 0 ok, 1 checks or a service failed, 2 usage, manifest or I/O error."
@@ -115,7 +116,8 @@ Examples:
     /// Regenerate every msvc-owned file from services.toml (after a hand edit).
     #[command(
         after_help = "Generated files: docker-compose.yml, crates/contracts/ (but its \
-message files, which are yours), and the members of the root Cargo.toml. Services listed \
+message files, which are yours), the members of the root Cargo.toml, and deploy/k8s/base/ \
+and deploy/prometheus/ once `msvc deploy` has written them. Services listed \
 in services.toml without a directory are scaffolded; existing service code is never touched.
 
 Examples:
@@ -124,7 +126,14 @@ Examples:
     )]
     Sync(SyncArgs),
     /// Write deployment files from services.toml: Kubernetes manifests, Prometheus config.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  msvc deploy k8s                 deploy/k8s/base (msvc's) and overlays/dev, overlays/prod (yours)
+  msvc deploy k8s --dry-run       show the plan, write nothing
+  msvc deploy prometheus          deploy/prometheus: scrape configs and alert rules
+  msvc deploy k8s --format json   the plan as JSON"
+    )]
     Deploy(DeployCommand),
     /// Work with the template set.
     #[command(subcommand)]
