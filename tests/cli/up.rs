@@ -647,6 +647,7 @@ fn every_target_up(err: &str, ports: &[u16]) {
             if targets.len() == ports.len()
                 && ports.iter().all(|p| up.contains(&format!("127.0.0.1:{p}")))
             {
+                eprintln!("Prometheus on port {port} reports every target up: {up:?}");
                 return;
             }
             last = body;
