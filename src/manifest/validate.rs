@@ -495,3 +495,58 @@ fn find_cycle(ws: &Workspace) -> Option<Vec<String>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries() {
+        for ok in [
+            "ghcr.io/acme",
+            "registry.local:5000/shop",
+            "docker.io/library",
+            "localhost:5000",
+            "ghcr.io/acme/",
+        ] {
+            assert_eq!(check_registry(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "https://ghcr.io/acme",
+            "GHCR.io/acme",
+            "ghcr.io//acme",
+            "ghcr.io:port/x",
+            "-ghcr.io",
+            "",
+            "ghcr.io/acme shop",
+        ] {
+            assert!(check_registry(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        for ok in ["latest", "1.4.2", "v1_2-rc.3", "A", &"a".repeat(128)] {
+            assert_eq!(check_tag(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", ".hidden", "-x", "a/b", "a:b", &"a".repeat(129)] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(cpu_millis("250m"), Some(250.0));
+        assert_eq!(cpu_millis("0.5"), Some(500.0));
+        assert_eq!(cpu_millis("2"), Some(2000.0));
+        for bad in ["fast", "", "m", "-1", "0", "1.2.3", "1e3"] {
+            assert_eq!(cpu_millis(bad), None, "{bad}");
+        }
+        assert_eq!(memory_bytes("128Mi"), Some(134_217_728.0));
+        assert_eq!(memory_bytes("1G"), Some(1e9));
+        assert_eq!(memory_bytes("1000"), Some(1000.0));
+        for bad in ["lots", "12MB", "Mi", "-5Mi", "0"] {
+            assert_eq!(memory_bytes(bad), None, "{bad}");
+        }
+    }
+}
