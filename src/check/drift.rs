@@ -150,10 +150,20 @@ fn drift(f: &PlannedFile, path: &str, id: &'static str) -> Diagnostic {
             "\n... {more} more lines (`msvc sync --dry-run` shows the whole diff)"
         );
     }
-    Diagnostic::new(
-        id,
-        format!("{path} differs from what services.toml generates (edited by hand, or stale)"),
-    )
+    let what = if matches!(id, "K8S_DRIFT" | "PROMETHEUS_DRIFT") {
+        what_differs(line_text, new.lines().nth(line).unwrap_or(""))
+    } else {
+        None
+    };
+    let message = match what {
+        Some(what) => format!(
+            "{path} differs from what services.toml generates: {what} (edited by hand, or stale)"
+        ),
+        None => {
+            format!("{path} differs from what services.toml generates (edited by hand, or stale)")
+        }
+    };
+    Diagnostic::new(id, message)
     .at(location)
     .note(note)
     .hint(format!(
@@ -164,6 +174,34 @@ fn drift(f: &PlannedFile, path: &str, id: &'static str) -> Diagnostic {
                 " ([deploy], `replicas`, `resources`, ports) or as patches in deploy/k8s/overlays/",
             _ => "",
         }
+    ))
+}
+
+/// Names what a differing line of a deployment file is about, when it is one of the
+/// values a user would look for: a port, a peer address, an image, a replica count.
+fn what_differs(old: &str, new: &str) -> Option<String> {
+    let (old, new) = (old.trim(), new.trim());
+    let value = |line: &str| {
+        line.split_once(": ")
+            .map_or(line, |(_, v)| v)
+            .trim_matches(|c| matches!(c, '"' | '[' | ']'))
+            .to_string()
+    };
+    let about = if old.starts_with("image:") {
+        "the image"
+    } else if old.contains("http://") {
+        "a peer address"
+    } else if old.starts_with("replicas:") {
+        "the replica count"
+    } else if old.contains("Port:") || old.starts_with("port:") || old.contains("127.0.0.1:") {
+        "a port"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{about} is `{}`, services.toml gives `{}`",
+        value(old),
+        value(new)
     ))
 }
 

@@ -372,3 +372,45 @@ fn prometheus_files_pass_promtool() {
         );
     }
 }
+
+#[test]
+fn check_names_the_port_image_and_service_that_drifted() {
+    let s = example();
+    s.ok(&["deploy", "k8s"]);
+    let base = s.read("deploy/k8s/base/user-service.yaml");
+    s.write(
+        "deploy/k8s/base/user-service.yaml",
+        &base.replacen("containerPort: 50051", "containerPort: 50052", 1),
+    );
+    let api = s.read("deploy/k8s/base/user-api.yaml");
+    s.write(
+        "deploy/k8s/base/user-api.yaml",
+        &api.replace("image: user-api:latest", "image: user-api:dev"),
+    );
+    fs_err::remove_file(s.ws().join("deploy/k8s/base/email-worker.yaml")).unwrap();
+
+    let out = s.run(&["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let messages: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"] == "K8S_DRIFT")
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    for want in [
+        "a port is `50052`, services.toml gives `50051`",
+        "the image is `user-api:dev`, services.toml gives `user-api:latest`",
+        "service `email-worker` has no Kubernetes manifests",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(want)),
+            "{want:?} not in {messages:#?}"
+        );
+    }
+    // The fix the diagnostics name works.
+    s.ok(&["sync"]);
+    let out = s.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
