@@ -450,6 +450,16 @@ command = "setsid sleep {marker} & {SERVE}"
                 "{}",
                 up.both()
             );
+            // The closing line says how long the stop took (stubborn's grace, 1 s), not
+            // how long msvc ran.
+            let err = up.err();
+            let took: f64 = err
+                .split("Stopped all services in ")
+                .nth(1)
+                .and_then(|rest| rest.split('s').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no closing line\n{}", up.both()));
+            assert!((1.0..5.0).contains(&took), "{err}");
         }
         // The grace of `stubborn` is 1 s; everything is gone well within 5.
         wait_until_gone(&pids, Duration::from_secs(5));
