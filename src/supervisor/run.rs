@@ -725,14 +725,18 @@ impl Supervisor {
     fn start_probe(&self, index: usize) -> Arc<AtomicBool> {
         let stop = Arc::new(AtomicBool::new(false));
         let slot = &self.slots[index];
-        let probe: HealthProbe = slot.unit.instance.probe.clone();
+        let first: HealthProbe = slot.unit.instance.probe.clone();
         let generation = slot.generation;
         let tx = self.tx.clone();
         let stopped = Arc::clone(&stop);
         std::thread::spawn(move || {
             let mut last = None;
+            let mut probe = first.clone();
             while !stopped.load(Ordering::Relaxed) {
                 let ok = probe.check();
+                if ok {
+                    probe = first.when_ready();
+                }
                 if stopped.load(Ordering::Relaxed) {
                     break;
                 }
