@@ -788,3 +788,102 @@ print("client got frame type", s.recv(1)[0], "from", url, flush=True)
         );
     }
 }
+
+#[test]
+fn up_release_builds_and_restarts_in_release() {
+    // A crate without dependencies, so that the two builds take seconds.
+    let (s, ws) = process_workspace(&format!(
+        "[services.tiny]\nkind = \"rest\"\nport = {}\n",
+        free_port()
+    ));
+    fs_err::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"services/tiny\"]\nresolver = \"3\"\n",
+    )
+    .unwrap();
+    let krate = ws.join("services/tiny");
+    fs_err::create_dir_all(krate.join("src")).unwrap();
+    fs_err::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    fs_err::write(
+        krate.join("src/main.rs"),
+        r#"use std::io::{Read, Write};
+
+fn main() {
+    let port = std::env::var("PORT").expect("PORT");
+    let listener = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    println!("tiny on {port}, {profile} build");
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{profile}",
+            profile.len()
+        );
+    }
+}
+"#,
+    )
+    .unwrap();
+    let target = s.path().join("target");
+    let mut up = Up::start_with(&ws, &["--release"], |cmd| {
+        cmd.env("CARGO_TARGET_DIR", &target);
+    });
+    up.wait_for("tiny ready", Duration::from_secs(300), |_, err| {
+        err.contains("Ready all 1 service instance")
+    });
+    assert!(
+        up.err().contains("Building tiny (release)"),
+        "{}",
+        up.both()
+    );
+    let exe_of = |status: &serde_json::Value| {
+        let pid = status["up"]["instances"][0]["pid"].as_i64().unwrap();
+        fs_err::read_link(format!("/proc/{pid}/exe")).unwrap()
+    };
+    let port = u16::try_from(
+        status_json(&ws)["up"]["instances"][0]["port"]
+            .as_i64()
+            .unwrap(),
+    )
+    .unwrap();
+    let before = status_json(&ws);
+    assert_eq!(exe_of(&before), target.join("release/tiny"));
+    assert_eq!(
+        http(port, "GET", "/", None).map(|(_, body)| body),
+        Some("release".to_string())
+    );
+    assert!(up.out().contains("tiny | tiny on"), "{}", up.both());
+
+    // `msvc restart` rebuilds with the profile `up` was started with.
+    let restart = msvc()
+        .args(["restart", "tiny"])
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(restart.status.success(), "{}", text(&restart.stderr));
+    let after = status_json(&ws);
+    assert_ne!(
+        before["up"]["instances"][0]["pid"],
+        after["up"]["instances"][0]["pid"]
+    );
+    assert_eq!(exe_of(&after), target.join("release/tiny"));
+    assert_eq!(
+        http(port, "GET", "/", None).map(|(_, body)| body),
+        Some("release".to_string())
+    );
+    assert!(
+        !target.join("debug/tiny").exists(),
+        "a debug build was made"
+    );
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait_exit(Duration::from_secs(20)).code(), Some(0));
+}
