@@ -100,9 +100,10 @@ def write_workspace(d, cmds, ports):
         toml.append(f"command = '''{cmd}'''\n")
     with open(os.path.join(d, "services.toml"), "w") as f:
         f.write("".join(toml))
-    # honcho and node-foreman: a Procfile of the same commands.
+    # honcho and node-foreman: a Procfile of the same commands, in the order msvc starts
+    # them (by name), so that the slowest server is started last by all three.
     with open(os.path.join(d, "Procfile"), "w") as f:
-        for name, cmd in cmds.items():
+        for name, cmd in sorted(cmds.items()):
             f.write(f"{name}: {cmd}\n")
 
 
