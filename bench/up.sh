@@ -13,7 +13,7 @@
 # the set left running. No service depends on another, so msvc's health gating plays no
 # part: all three start everything at once.
 #
-#   bash bench/up.sh                          # about 2.5 min; installs honcho / foreman if missing
+#   bash bench/up.sh                          # about 3 min; installs honcho / foreman if missing
 #   LINES=50000 IDLE=5 bash bench/up.sh       # quicker, rougher
 #   MSVC=path/to/msvc bash bench/up.sh        # another msvc build
 set -euo pipefail
