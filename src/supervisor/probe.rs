@@ -30,6 +30,21 @@ impl HealthProbe {
         }
     }
 
+    /// The check made once the instance has been found ready. `RabbitMQ` logs three
+    /// lines (one a warning) for every connection that sends the protocol header and
+    /// closes, but nothing for one closed before sending anything: after the first
+    /// handshake a broker is watched with a TCP connect, so that its log is not flooded
+    /// every 2 s.
+    #[must_use]
+    pub fn when_ready(&self) -> HealthProbe {
+        match self {
+            HealthProbe::Amqp { host, port } if host == "127.0.0.1" || host == "localhost" => {
+                HealthProbe::Tcp { port: *port }
+            }
+            other => other.clone(),
+        }
+    }
+
     /// For messages: `GET /readyz on 9100`.
     pub fn describe(&self) -> String {
         match self {
@@ -108,6 +123,17 @@ mod tests {
             assert_eq!(HealthProbe::Http { port }.check(), ok, "{answer}");
             server.join().unwrap();
         }
+    }
+
+    #[test]
+    fn a_ready_broker_is_watched_without_handshakes() {
+        let amqp = HealthProbe::Amqp {
+            host: "127.0.0.1".into(),
+            port: 5673,
+        };
+        assert_eq!(amqp.when_ready(), HealthProbe::Tcp { port: 5673 });
+        let http = HealthProbe::Http { port: 8080 };
+        assert_eq!(http.when_ready(), http);
     }
 
     #[test]

@@ -148,6 +148,8 @@ pub struct Supervisor {
     started_ms: u64,
     all_ready_said: bool,
     shutting_down: bool,
+    /// When the first Ctrl-C or SIGTERM came, for the closing message.
+    stop_requested: Option<Instant>,
     kill_now: bool,
     any_failed: bool,
     pending: Vec<PendingRestart>,
@@ -239,6 +241,7 @@ impl Supervisor {
             started_ms: now_ms(),
             all_ready_said: false,
             shutting_down: false,
+            stop_requested: None,
             kill_now: false,
             any_failed: false,
             pending: Vec::new(),
@@ -280,15 +283,17 @@ impl Supervisor {
             reply(&p.stream, "error", "msvc up stopped");
         }
         self.write_state();
-        self.say(
-            "stopped",
-            "Stopped",
-            None,
-            &format!(
-                "all services (after {:.1}s)",
-                self.started.elapsed().as_secs_f64()
+        // How long the stop took, then how long the run lasted (alone, that read as the
+        // former).
+        let up_for = self.started.elapsed().as_secs_f64();
+        let message = match self.stop_requested {
+            Some(at) => format!(
+                "all services in {:.1}s (up {up_for:.1}s)",
+                at.elapsed().as_secs_f64()
             ),
-        );
+            None => format!("all services (up {up_for:.1}s)"),
+        };
+        self.say("stopped", "Stopped", None, &message);
         if self.any_failed { EXIT_FAILURE } else { 0 }
     }
 
@@ -613,6 +618,7 @@ impl Supervisor {
                     );
                 } else {
                     self.shutting_down = true;
+                    self.stop_requested = Some(Instant::now());
                     self.say(
                         "stopping",
                         "Stopping",
@@ -719,14 +725,18 @@ impl Supervisor {
     fn start_probe(&self, index: usize) -> Arc<AtomicBool> {
         let stop = Arc::new(AtomicBool::new(false));
         let slot = &self.slots[index];
-        let probe: HealthProbe = slot.unit.instance.probe.clone();
+        let first: HealthProbe = slot.unit.instance.probe.clone();
         let generation = slot.generation;
         let tx = self.tx.clone();
         let stopped = Arc::clone(&stop);
         std::thread::spawn(move || {
             let mut last = None;
+            let mut probe = first.clone();
             while !stopped.load(Ordering::Relaxed) {
                 let ok = probe.check();
+                if ok {
+                    probe = first.when_ready();
+                }
                 if stopped.load(Ordering::Relaxed) {
                     break;
                 }

@@ -40,7 +40,14 @@ struct Up {
 
 impl Up {
     fn start(ws: &Path, args: &[&str]) -> Self {
-        let mut child = msvc()
+        Self::start_with(ws, args, |_| {})
+    }
+
+    /// As `start`, with `adjust` changing the command first (its environment).
+    fn start_with(ws: &Path, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
+        let mut cmd = msvc();
+        adjust(&mut cmd);
+        let mut child = cmd
             .arg("up")
             .args(args)
             .current_dir(ws)
@@ -212,6 +219,24 @@ fn wait_until_gone(pids: &[i32], timeout: Duration) {
         })
         .collect();
     panic!("processes left running: {left:?}");
+}
+
+/// Pids of living processes whose `/proc/PID/{file}` (`cmdline`, `environ`) contains
+/// `needle`.
+fn pids_with(file: &str, needle: &str) -> Vec<i32> {
+    fs_err::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs_err::read(format!("/proc/{pid}/{file}")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(needle)
+            })
+        })
+        .filter(|pid| alive(*pid))
+        .collect()
 }
 
 /// Every pid in `msvc status --format json`, and the reaper's.
@@ -450,6 +475,16 @@ command = "setsid sleep {marker} & {SERVE}"
                 "{}",
                 up.both()
             );
+            // The closing line says how long the stop took (stubborn's grace, 1 s), not
+            // how long msvc ran.
+            let err = up.err();
+            let took: f64 = err
+                .split("Stopped all services in ")
+                .nth(1)
+                .and_then(|rest| rest.split('s').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no closing line\n{}", up.both()));
+            assert!((1.0..5.0).contains(&took), "{err}");
         }
         // The grace of `stubborn` is 1 s; everything is gone well within 5.
         wait_until_gone(&pids, Duration::from_secs(5));
@@ -715,4 +750,208 @@ fn up_prints_compile_errors_and_starts_nothing() {
         "{err}"
     );
     assert!(!err.contains("Started"), "{err}");
+}
+
+#[test]
+fn up_starts_a_private_rabbitmq_node_and_leaves_the_shared_one_alone() {
+    if !Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server").is_file()
+        && !Path::new("/usr/sbin/rabbitmq-server").is_file()
+    {
+        assert!(!in_ci(), "rabbitmq-server is required under CI");
+        eprintln!(
+            "\n!!! SKIPPING up_starts_a_private_rabbitmq_node_and_leaves_the_shared_one_alone: rabbitmq-server is not installed !!!\n"
+        );
+        return;
+    }
+    // The shared broker (when there is one) must come out of this untouched.
+    let shared_answers = broker_reachable();
+    let shared_nodes = pids_with("cmdline", "beam.smp");
+    // Nothing answers at the manifest's broker URL, so msvc starts a node of its own.
+    let unused = free_port();
+    let (_s, ws) = process_workspace(&format!(
+        r#"[broker]
+kind = "rabbitmq"
+url = "amqp://guest:guest@127.0.0.1:{unused}/%2f"
+
+[services.client]
+kind = "process"
+port = {client}
+consumes = ["jobs"]
+command = """python3 -c '
+import os, socket
+url = os.environ["AMQP_URL"]
+port = int(url.rsplit(":", 1)[1].split("/")[0])
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"AMQP\\x00\\x00\\x09\\x01")
+print("client got frame type", s.recv(1)[0], "from", url, flush=True)
+'; {SERVE}"""
+"#,
+        client = free_port(),
+    ));
+    let mut up = Up::start_with(&ws, &[], |cmd| {
+        cmd.env_remove("AMQP_URL");
+    });
+    up.wait_for(
+        "the private node and the client ready",
+        Duration::from_secs(180),
+        |_, err| err.contains("Ready all 1 service instance"),
+    );
+    let err = up.err();
+    let port: u16 = err
+        .split("starting a private RabbitMQ node on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no private node announced\n{}", up.both()));
+    assert_ne!(port, 5672);
+    assert_ne!(port, unused);
+    assert!(
+        err.find("Ready broker").unwrap() < err.find("Started client").unwrap(),
+        "the client started before the broker was ready:\n{err}"
+    );
+    up.wait_for("the client's line", Duration::from_secs(10), |out, _| {
+        out.contains("client | client got frame type")
+    });
+    assert!(
+        up.out().contains(&format!(
+            "client | client got frame type 1 from amqp://guest:guest@127.0.0.1:{port}/%2f"
+        )),
+        "{}",
+        up.both()
+    );
+    // Once ready, msvc keeps watching the node without AMQP handshakes, each of which
+    // the node would log: over 5 s (two or three probes), only msvc's first handshake
+    // and the client's are in its log.
+    std::thread::sleep(Duration::from_secs(5));
+    let handshakes = up
+        .out()
+        .lines()
+        .filter(|l| l.starts_with("broker | ") && l.contains("accepting AMQP connection"))
+        .count();
+    assert_eq!(handshakes, 2, "{}", up.both());
+    // Its own node name and data directory.
+    let node = pids_with(
+        "environ",
+        &format!("RABBITMQ_NODENAME=msvc-{port}@localhost"),
+    );
+    assert!(!node.is_empty(), "no process of node msvc-{port}@localhost");
+    assert!(ws.join(".msvc/rabbitmq/mnesia").is_dir());
+
+    up.signal(Signal::SIGTERM);
+    assert_eq!(
+        up.wait_exit(Duration::from_secs(60)).code(),
+        Some(0),
+        "{}",
+        up.both()
+    );
+    wait_until_gone(&node, Duration::from_secs(10));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    for pid in &shared_nodes {
+        assert!(alive(*pid), "the shared broker's process {pid} is gone");
+    }
+    if shared_answers {
+        assert!(
+            broker_reachable(),
+            "the shared broker at 5672 stopped answering"
+        );
+    }
+}
+
+#[test]
+fn up_release_builds_and_restarts_in_release() {
+    // A crate without dependencies, so that the two builds take seconds.
+    let (s, ws) = process_workspace(&format!(
+        "[services.tiny]\nkind = \"rest\"\nport = {}\n",
+        free_port()
+    ));
+    fs_err::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"services/tiny\"]\nresolver = \"3\"\n",
+    )
+    .unwrap();
+    let krate = ws.join("services/tiny");
+    fs_err::create_dir_all(krate.join("src")).unwrap();
+    fs_err::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    fs_err::write(
+        krate.join("src/main.rs"),
+        r#"use std::io::{Read, Write};
+
+fn main() {
+    let port = std::env::var("PORT").expect("PORT");
+    let listener = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    println!("tiny on {port}, {profile} build");
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{profile}",
+            profile.len()
+        );
+    }
+}
+"#,
+    )
+    .unwrap();
+    let target = s.path().join("target");
+    let mut up = Up::start_with(&ws, &["--release"], |cmd| {
+        cmd.env("CARGO_TARGET_DIR", &target);
+    });
+    up.wait_for("tiny ready", Duration::from_secs(300), |_, err| {
+        err.contains("Ready all 1 service instance")
+    });
+    assert!(
+        up.err().contains("Building tiny (release)"),
+        "{}",
+        up.both()
+    );
+    let exe_of = |status: &serde_json::Value| {
+        let pid = status["up"]["instances"][0]["pid"].as_i64().unwrap();
+        fs_err::read_link(format!("/proc/{pid}/exe")).unwrap()
+    };
+    let port = u16::try_from(
+        status_json(&ws)["up"]["instances"][0]["port"]
+            .as_i64()
+            .unwrap(),
+    )
+    .unwrap();
+    let before = status_json(&ws);
+    assert_eq!(exe_of(&before), target.join("release/tiny"));
+    assert_eq!(
+        http(port, "GET", "/", None).map(|(_, body)| body),
+        Some("release".to_string())
+    );
+    assert!(up.out().contains("tiny | tiny on"), "{}", up.both());
+
+    // `msvc restart` rebuilds with the profile `up` was started with.
+    let restart = msvc()
+        .args(["restart", "tiny"])
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(restart.status.success(), "{}", text(&restart.stderr));
+    let after = status_json(&ws);
+    assert_ne!(
+        before["up"]["instances"][0]["pid"],
+        after["up"]["instances"][0]["pid"]
+    );
+    assert_eq!(exe_of(&after), target.join("release/tiny"));
+    assert_eq!(
+        http(port, "GET", "/", None).map(|(_, body)| body),
+        Some("release".to_string())
+    );
+    assert!(
+        !target.join("debug/tiny").exists(),
+        "a debug build was made"
+    );
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait_exit(Duration::from_secs(20)).code(), Some(0));
 }
