@@ -137,8 +137,8 @@ pub const CHECKS: &[CheckInfo] = &[
         "MISSING_PORT",
         Manifest,
         Error,
-        "a REST, gRPC or process service without `port`",
-        "The main port is where peers reach the service; compose publishes it.",
+        "a REST or gRPC service without `port`",
+        "The main port is where peers reach the service; compose publishes it. A `process` may go without one: `up` then counts it ready once it has started.",
         "Add `port = N` with a port no other service uses.",
     ),
     check(

@@ -106,7 +106,8 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
                 .hint(e.hint),
             );
         }
-        if svc.kind.has_main_port() && svc.port.is_none() {
+        // A `process` may listen on nothing (a job runner, a log shipper): it is ready once started.
+        if matches!(svc.kind, Kind::Rest | Kind::Grpc) && svc.port.is_none() {
             problems.push(
                 Problem::new(
                     "MISSING_PORT",

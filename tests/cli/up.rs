@@ -493,6 +493,43 @@ command = "setsid sleep {marker} & {SERVE}"
 }
 
 #[test]
+fn up_runs_a_process_that_listens_on_nothing() {
+    // A job runner or log shipper has no port: it is ready once started, and what
+    // depends on it starts after it without a peer URL.
+    let (_s, ws) = process_workspace(&format!(
+        r#"[services.ticker]
+kind = "process"
+command = "echo ticker running; exec sleep 60"
+
+[services.app]
+kind = "process"
+port = {app}
+depends_on = ["ticker"]
+command = "echo app has TICKER_URL=${{TICKER_URL:-none}}; {SERVE}"
+"#,
+        app = free_port(),
+    ));
+    let mut up = Up::start(&ws, &[]);
+    up.wait_for("both ready", Duration::from_secs(30), |_, err| {
+        err.contains("Ready all 2 service instances")
+    });
+    up.wait_for("both lines", Duration::from_secs(10), |out, _| {
+        out.contains("ticker running") && out.contains("app has TICKER_URL=none")
+    });
+    let err = up.err();
+    assert!(
+        err.find("Ready ticker").unwrap() < err.find("Started app").unwrap(),
+        "app started before ticker:\n{err}"
+    );
+    up.signal(Signal::SIGTERM);
+    assert!(
+        up.wait_exit(Duration::from_secs(15)).success(),
+        "{}",
+        up.both()
+    );
+}
+
+#[test]
 fn up_reports_a_taken_port_before_starting_anything() {
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = holder.local_addr().unwrap().port();
