@@ -75,6 +75,33 @@ impl fmt::Display for Location {
     }
 }
 
+/// `path` as seen from `base` (`services.toml`, `../services.toml`), so that it is short
+/// and clickable; unchanged when the two share no root.
+pub fn relative_path(path: &Path, base: &Path) -> PathBuf {
+    use std::path::Component;
+    if !path.is_absolute() || !base.is_absolute() {
+        return path.to_path_buf();
+    }
+    let ours: Vec<Component> = path.components().collect();
+    let theirs: Vec<Component> = base.components().collect();
+    let common = ours.iter().zip(&theirs).take_while(|(a, b)| a == b).count();
+    // Only the root in common, or climbing further than the file is deep: keep it whole.
+    if common <= 1 || theirs.len() - common > 3 {
+        return path.to_path_buf();
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..theirs.len() {
+        rel.push("..");
+    }
+    for c in &ours[common..] {
+        rel.push(c.as_os_str());
+    }
+    if rel.as_os_str().is_empty() {
+        rel.push(".");
+    }
+    rel
+}
+
 /// Longest source line shown whole; longer ones are cut around the span.
 const MAX_LINE: usize = 120;
 
@@ -158,6 +185,15 @@ impl Error {
     }
 
     /// Renders the error the way rustc does: message, location, source line, causes, hint.
+    /// Shows the location's path relative to `cwd`, as `msvc check` does.
+    #[must_use]
+    pub fn paths_from(mut self, cwd: &Path) -> Self {
+        if let Some(loc) = &mut self.location {
+            loc.path = relative_path(&loc.path, cwd);
+        }
+        self
+    }
+
     pub fn render(&self) -> String {
         use std::fmt::Write as _;
         let mut out = format!("error: {}\n", self.message);
@@ -223,6 +259,30 @@ impl From<std::io::Error> for Error {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn paths_are_shown_from_the_current_directory() {
+        use super::relative_path;
+        use std::path::Path;
+        let p = Path::new("/w/shop/services.toml");
+        assert_eq!(
+            relative_path(p, Path::new("/w/shop")),
+            Path::new("services.toml")
+        );
+        assert_eq!(
+            relative_path(p, Path::new("/w/shop/services/a")),
+            Path::new("../../services.toml")
+        );
+        assert_eq!(
+            relative_path(p, Path::new("/w")),
+            Path::new("shop/services.toml")
+        );
+        assert_eq!(relative_path(p, Path::new("/elsewhere")), p);
+        assert_eq!(
+            relative_path(Path::new("rel.toml"), Path::new("/w")),
+            Path::new("rel.toml")
+        );
+    }
+
     use super::*;
 
     #[test]

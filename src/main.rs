@@ -8,6 +8,10 @@ fn main() {
     let code = match msvc::run(cli) {
         Ok(code) => code,
         Err(err) => {
+            let err = match std::env::current_dir() {
+                Ok(cwd) => err.paths_from(&cwd),
+                Err(_) => err,
+            };
             printer.error(&err);
             err.exit_code
         }
