@@ -7,6 +7,7 @@ pub mod context;
 pub mod openapi;
 pub mod plan;
 pub mod proto;
+pub mod rustfmt;
 pub mod templates;
 
 use std::collections::BTreeMap;
@@ -353,6 +354,8 @@ pub fn plan_generated(
     }
     plan_members(plan, renderer, manifest)?;
     crate::deploy::plan_existing(plan, renderer, manifest)?;
+    // Last, over everything the command rendered (service files planned before too).
+    plan.format_rust();
     Ok(())
 }
 

@@ -81,13 +81,7 @@ impl WritePlan {
     pub fn put(&mut self, rel: impl Into<PathBuf>, content: String, ownership: Ownership) {
         let rel = rel.into();
         let old = read_regular(&self.root.join(&rel));
-        let action = match (&old, ownership) {
-            (None, _) => Action::Create,
-            (Some(o), _) if *o == content => Action::Unchanged,
-            (Some(_), Ownership::ScaffoldedOnce) => Action::Keep,
-            (Some(_), Ownership::Scaffolded) if !self.force => Action::Conflict,
-            (Some(_), _) => Action::Update,
-        };
+        let action = decide(old.as_deref(), &content, ownership, self.force);
         self.files.retain(|f| f.path != rel);
         self.files.push(PlannedFile {
             path: rel,
@@ -96,6 +90,34 @@ impl WritePlan {
             old,
             new: Some(content),
         });
+    }
+
+    /// Runs the Rust sources that would be written through rustfmt (see
+    /// [`crate::render::rustfmt`]) and decides their actions again on the result.
+    pub fn format_rust(&mut self) {
+        let pending: Vec<usize> = (0..self.files.len())
+            .filter(|&i| {
+                let f = &self.files[i];
+                f.path.extension().is_some_and(|e| e == "rs")
+                    && f.new.is_some()
+                    && matches!(f.action, Action::Create | Action::Update | Action::Conflict)
+            })
+            .collect();
+        let sources: Vec<(&Path, &str)> = pending
+            .iter()
+            .map(|&i| {
+                let f = &self.files[i];
+                (f.path.as_path(), f.new.as_deref().unwrap_or_default())
+            })
+            .collect();
+        let formatted = crate::render::rustfmt::format_sources(&self.root, &sources);
+        for (i, text) in pending.into_iter().zip(formatted) {
+            if let Some(text) = text {
+                let f = &mut self.files[i];
+                f.action = decide(f.old.as_deref(), &text, f.ownership, self.force);
+                f.new = Some(text);
+            }
+        }
     }
 
     /// Adds a file (or a whole directory) to delete.
@@ -250,6 +272,17 @@ impl WritePlan {
 }
 
 /// A file's text, when it is a regular file that reads: reading a named pipe would block.
+/// What writing `content` does to a file that holds `old` (if it exists).
+fn decide(old: Option<&str>, content: &str, ownership: Ownership, force: bool) -> Action {
+    match (old, ownership) {
+        (None, _) => Action::Create,
+        (Some(o), _) if o == content => Action::Unchanged,
+        (Some(_), Ownership::ScaffoldedOnce) => Action::Keep,
+        (Some(_), Ownership::Scaffolded) if !force => Action::Conflict,
+        (Some(_), _) => Action::Update,
+    }
+}
+
 pub fn read_regular(path: &Path) -> Option<String> {
     if !path.is_file() {
         return None;

@@ -527,3 +527,46 @@ fn init_example_records_the_system() {
     );
     assert!(s.ws().join("buf.yaml").is_file());
 }
+
+#[test]
+fn generated_code_is_rustfmt_clean_for_long_names() {
+    // Templates are laid out for short names; longer ones push lines past rustfmt's
+    // widths, so msvc formats what it renders. `cargo fmt --check` needs no build.
+    let s = Scratch::with_workspace();
+    let grpc = format!("{}-{}", "inventory".repeat(3), "service");
+    let queue = format!("{}_events", "inventory".repeat(5));
+    s.ok(&["new", &grpc, "--grpc"]);
+    s.ok(&[
+        "new",
+        "inventory-reservations-api",
+        "--rest",
+        "--depends-on",
+        &grpc,
+        "--publishes",
+        &queue,
+    ]);
+    s.ok(&[
+        "new",
+        "inventory-reservations-worker",
+        "--worker",
+        "--consumes",
+        &queue,
+    ]);
+    let out = std::process::Command::new("cargo")
+        .args(["fmt", "--check"])
+        .current_dir(s.ws())
+        .output()
+        .expect("cargo fmt runs");
+    assert!(
+        out.status.success(),
+        "generated code is not rustfmt-clean:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The formatted files are what a fresh render gives: nothing drifts.
+    let out = s.ok(&["sync"]);
+    assert!(
+        stderr(&out).contains("every generated file matches"),
+        "{}",
+        stderr(&out)
+    );
+}
