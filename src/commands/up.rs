@@ -21,10 +21,45 @@ use crate::supervisor::state::StateDir;
 pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;
     let ws = Workspace::load(&root)?;
-    let plan = RunPlan::new(&ws, &args.services)?;
+    let settings = BringUp {
+        services: &args.services,
+        release: args.release,
+        no_restart: args.no_restart,
+        echo_logs: true,
+    };
+    let prepared = prepare(&ws, &settings, printer)?;
+    Ok(prepared.supervisor.run())
+}
+
+/// How [`prepare`] brings a system up: `msvc up`'s flags, or `msvc test`'s choices.
+#[derive(Debug, Clone, Copy)]
+pub struct BringUp<'a> {
+    /// Services to run, with what they depend on (all when empty).
+    pub services: &'a [String],
+    pub release: bool,
+    pub no_restart: bool,
+    /// Whether the services' output goes to stdout.
+    pub echo_logs: bool,
+}
+
+/// A supervisor ready to run, with what it needs kept alive.
+pub struct Prepared {
+    pub supervisor: Supervisor,
+    pub plan: RunPlan,
+    /// Where `.msvc/up.log` is.
+    pub log_path: std::path::PathBuf,
+    /// Held for as long as the run: one `up` (or `test`) per workspace.
+    pub lock: crate::supervisor::state::UpLock,
+}
+
+/// Everything `up` and `test` share before the first process starts: the plan, port
+/// checks, the broker, the build, each instance's launch, logs and the supervisor.
+pub fn prepare(ws: &Workspace, args: &BringUp<'_>, printer: &Printer) -> Result<Prepared> {
+    let root = ws.root.clone();
+    let plan = RunPlan::new(ws, args.services)?;
     let state = StateDir::new(&root);
     state.create()?;
-    let _lock = state.lock()?;
+    let lock = state.lock()?;
     // The previous run's state would read as this one's until the services start.
     let _ = fs_err::remove_file(state.state_path());
 
@@ -140,14 +175,14 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
                 Launch {
                     program: exe.display().to_string(),
                     args: Vec::new(),
-                    env: instance_env(&ws, &plan, instance, amqp_url.as_deref(), &dotenv),
+                    env: instance_env(ws, &plan, instance, amqp_url.as_deref(), &dotenv),
                     cwd: root.clone(),
                 }
             }
             Program::Shell(command) => Launch {
                 program: "/bin/sh".to_string(),
                 args: vec!["-c".to_string(), command.clone()],
-                env: instance_env(&ws, &plan, instance, amqp_url.as_deref(), &dotenv),
+                env: instance_env(ws, &plan, instance, amqp_url.as_deref(), &dotenv),
                 cwd: root.clone(),
             },
         };
@@ -163,16 +198,21 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
             .iter()
             .map(|u| (u.instance.service.as_str(), u.instance.label.as_str())),
     );
-    let log = LogFile::create(&state.log_path()).ok();
-    let sink = Arc::new(Mutex::new(LogSink::new(
+    let log_path = state.log_path();
+    let log = LogFile::create(&log_path).ok();
+    let mut sink = LogSink::new(
         labels,
         LineFormat::for_stdout(printer.is_json()),
         log,
         printer.quiet,
-    )));
+    );
+    if !args.echo_logs {
+        sink = sink.without_echo();
+    }
+    let sink = Arc::new(Mutex::new(sink));
     let supervisor = Supervisor::new(
         root,
-        plan,
+        plan.clone(),
         units,
         sink,
         state,
@@ -183,5 +223,10 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
             policy: RestartPolicy::default(),
         },
     )?;
-    Ok(supervisor.run())
+    Ok(Prepared {
+        supervisor,
+        plan,
+        log_path,
+        lock,
+    })
 }
