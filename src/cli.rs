@@ -20,6 +20,7 @@ regenerates docker-compose.yml and the shared contracts crate whenever the manif
   msvc sync                               regenerate msvc-owned files after editing services.toml
   msvc check                              check the wiring across services
   msvc graph                              draw the system (mermaid; --format dot)
+  msvc test                               every service's tests, then contract tests of the system
   msvc doctor                             check the tools the workspace needs
 
 Exit codes: 0 ok, 1 checks or a service failed, 2 usage, manifest or I/O error."

@@ -130,6 +130,7 @@ fn contracts(
         }
     };
     let plan = prepared.plan.clone();
+    let amqp_url = prepared.amqp_url.clone();
     let log_path = prepared.log_path.clone();
     let mut supervisor = prepared.supervisor;
     let (tx, rx) = channel();
@@ -162,9 +163,16 @@ fn contracts(
                 }
             }
             report.cases.extend(health);
-            printer.status("Checking", "routes and contract cases");
+            printer.status("Checking", "routes, contract cases and queues");
             let mut checks = contract::rest_routes(ws, &plan, &running);
             checks.extend(contract::user_cases(user_cases, &plan, &running));
+            checks.extend(contract::queue_probes(
+                ws,
+                &plan,
+                &settled,
+                &running,
+                amqp_url.as_deref(),
+            ));
             for c in checks.iter().filter(|c| c.outcome == Outcome::Failed) {
                 if !failed_services.contains(&c.service) {
                     failed_services.push(c.service.clone());

@@ -46,6 +46,8 @@ pub struct BringUp<'a> {
 pub struct Prepared {
     pub supervisor: Supervisor,
     pub plan: RunPlan,
+    /// The broker the services use, when they use one.
+    pub amqp_url: Option<String>,
     /// Where `.msvc/up.log` is.
     pub log_path: std::path::PathBuf,
     /// Held for as long as the run: one `up` (or `test`) per workspace.
@@ -216,7 +218,7 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, printer: &Printer) -> Result<
         units,
         sink,
         state,
-        amqp_url,
+        amqp_url.clone(),
         Options {
             no_restart: args.no_restart,
             release: args.release,
@@ -226,6 +228,7 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, printer: &Printer) -> Result<
     Ok(Prepared {
         supervisor,
         plan,
+        amqp_url,
         log_path,
         lock,
     })

@@ -77,6 +77,7 @@ pub struct InstanceOutcome {
     pub is_broker: bool,
     /// Started and passes its health check.
     pub ready: bool,
+    pub pid: Option<i32>,
     /// Why it is not running: how it exited, or why it was not started.
     pub problem: Option<String>,
     /// Its last output lines, oldest first.
@@ -490,6 +491,7 @@ impl Supervisor {
                 label: s.unit.instance.label.clone(),
                 is_broker: s.unit.is_broker,
                 ready: s.phase == Phase::Running,
+                pid: s.pid.filter(|_| s.phase.has_process()),
                 problem: (s.phase != Phase::Running).then(|| {
                     s.last_exit
                         .clone()

@@ -350,6 +350,150 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
+/// The header that marks msvc's probe messages; the worker template answers them.
+pub const PROBE_HEADER: &str = "x-msvc-probe";
+/// How long the consumers of a queue get to answer its probes.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A probe nobody took leaves the queue after this long.
+const PROBE_EXPIRATION_MS: u64 = 10_000;
+
+/// For every queue of the plan, each consuming service takes a probe published to it:
+/// msvc publishes probe messages (marked by [`PROBE_HEADER`], with a `reply_to` queue of
+/// its own) until every running consumer instance has answered, or time is up.
+pub fn queue_probes(
+    ws: &Workspace,
+    plan: &RunPlan,
+    settled: &Settled,
+    running: &[String],
+    amqp_url: Option<&str>,
+) -> Vec<Case> {
+    let mut queues: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for service in &plan.order {
+        for q in &ws.manifest.services[service].consumes {
+            queues.entry(q.as_str()).or_default().push(service.as_str());
+        }
+    }
+    let mut cases = Vec::new();
+    for (queue, consumers) in queues {
+        let name = format!("takes a probe message from queue `{queue}`");
+        let mut want: Vec<(&str, String, i32)> = Vec::new();
+        for service in &consumers {
+            if !running.iter().any(|r| r == service) {
+                cases.push(contract(
+                    service,
+                    &name,
+                    Outcome::Skipped,
+                    Some(format!("{service} is not running")),
+                    Duration::ZERO,
+                ));
+                continue;
+            }
+            for i in settled
+                .instances
+                .iter()
+                .filter(|i| i.service == *service && !i.is_broker)
+            {
+                if let Some(pid) = i.pid {
+                    want.push((service, i.label.clone(), pid));
+                }
+            }
+        }
+        if want.is_empty() {
+            continue;
+        }
+        let start = Instant::now();
+        let answered = match amqp_url {
+            Some(url) => probe_queue(url, queue, &want),
+            None => Err("no broker URL".to_string()),
+        };
+        for service in consumers.iter().filter(|s| want.iter().any(|w| w.0 == **s)) {
+            let (outcome, message) = match &answered {
+                Err(e) => (
+                    Outcome::Failed,
+                    Some(format!("cannot probe queue `{queue}`: {e}")),
+                ),
+                Ok((pids, published)) => {
+                    let silent: Vec<String> = want
+                        .iter()
+                        .filter(|w| w.0 == *service && !pids.contains(&w.2))
+                        .map(|w| format!("{} (pid {})", w.1, w.2))
+                        .collect();
+                    if silent.is_empty() {
+                        (Outcome::Passed, None)
+                    } else {
+                        (
+                            Outcome::Failed,
+                            Some(format!(
+                                "{} did not answer any of the {published} probe messages msvc published to `{queue}` within {}s: it does not consume the queue, or its consumer does not answer probes (src/probe.rs of the worker template)",
+                                silent.join(", "),
+                                PROBE_TIMEOUT.as_secs()
+                            )),
+                        )
+                    }
+                }
+            };
+            cases.push(contract(service, &name, outcome, message, start.elapsed()));
+        }
+    }
+    cases
+}
+
+/// Publishes probes to `queue` until every pid of `want` answered or time is up;
+/// returns the pids that answered and how many probes were published.
+fn probe_queue(
+    url: &str,
+    queue: &str,
+    want: &[(&str, String, i32)],
+) -> std::result::Result<(Vec<i32>, usize), String> {
+    use super::amqp::{AmqpClient, AmqpUrl};
+    let parsed =
+        AmqpUrl::parse(url).ok_or_else(|| "the broker URL does not read as amqp://".to_string())?;
+    let mut client =
+        AmqpClient::connect(&parsed, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let reply_to = client.declare("").map_err(|e| e.to_string())?;
+    client.declare(queue).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let mut answered: Vec<i32> = Vec::new();
+    let mut published = 0;
+    let body = br#"{"msvc_probe":true}"#;
+    while Instant::now() < deadline && !want.iter().all(|w| answered.contains(&w.2)) {
+        published += 1;
+        let id = format!("msvc-test-{}-{published}", std::process::id());
+        client
+            .publish(
+                queue,
+                body,
+                &[(PROBE_HEADER, "1")],
+                &reply_to,
+                &id,
+                PROBE_EXPIRATION_MS,
+            )
+            .map_err(|e| e.to_string())?;
+        // Each round gives the consumers a second to answer before the next probe.
+        let round = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < round {
+            match client.get(&reply_to).map_err(|e| e.to_string())? {
+                Some(reply) => {
+                    if let Some(pid) = serde_json::from_slice::<serde_json::Value>(&reply)
+                        .ok()
+                        .and_then(|v| v["pid"].as_i64())
+                        .and_then(|p| i32::try_from(p).ok())
+                        && !answered.contains(&pid)
+                    {
+                        answered.push(pid);
+                    }
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+            if want.iter().all(|w| answered.contains(&w.2)) {
+                break;
+            }
+        }
+    }
+    client.close();
+    Ok((answered, published))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

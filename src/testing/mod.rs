@@ -1,6 +1,7 @@
 //! `msvc test`: each service's own tests, then contract tests against the running
 //! system, gathered into one report.
 
+pub mod amqp;
 pub mod cases;
 pub mod contract;
 pub mod own;
