@@ -60,18 +60,12 @@ pub fn run(root: &Path, packages: &[String], all: bool, release: bool) -> Result
     let text = fs_err::read_to_string(&*path)?;
     let mut own = parse(&text, &package_dirs(root, packages));
     own.success = status.success();
+    if !own.success {
+        own.cases.extend(compile_failures(&text));
+    }
     if !own.success && !own.cases.iter().any(|c| c.outcome == Outcome::Failed) {
-        let tail: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.starts_with('{'))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('{')).collect();
+        let tail = &lines[lines.len().saturating_sub(20)..];
         own.cases.push(Case {
             service: "workspace".to_string(),
             suite: Suite::Unit,
@@ -216,6 +210,49 @@ pub fn parse(text: &str, dirs: &BTreeMap<PathBuf, String>) -> OwnTests {
     }
 }
 
+/// A failed case `builds` for each package cargo could not compile, with the errors
+/// located in that package (`error: ...` and its `--> services/NAME/...` line).
+fn compile_failures(text: &str) -> Vec<Case> {
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut headline: Option<&str> = None;
+    let mut cases = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('{')) {
+        if let Some(rest) = line.strip_prefix("error: could not compile `") {
+            let name = rest.split('`').next().unwrap_or("").to_string();
+            let found = errors.remove(&name).unwrap_or_default();
+            let message = if found.is_empty() {
+                line.to_string()
+            } else {
+                found.join("\n")
+            };
+            cases.push(Case {
+                service: name,
+                suite: Suite::Unit,
+                name: "builds".to_string(),
+                outcome: Outcome::Failed,
+                message: Some(message),
+                time: Duration::ZERO,
+            });
+            continue;
+        }
+        if line.starts_with("error") {
+            headline = Some(line);
+        } else if let Some(path) = line.trim_start().strip_prefix("--> ")
+            && let Some(head) = headline.take()
+        {
+            let package = path
+                .strip_prefix("services/")
+                .and_then(|p| p.split('/').next())
+                .unwrap_or("workspace");
+            errors
+                .entry(package.to_string())
+                .or_default()
+                .push(format!("{head}\n  --> {path}"));
+        }
+    }
+    cases
+}
+
 fn attach_failures(cases: &mut [Case], texts: &mut BTreeMap<String, String>) {
     for case in cases.iter_mut().filter(|c| c.outcome == Outcome::Failed) {
         if let Some(text) = texts.remove(&case.name) {
@@ -228,6 +265,21 @@ fn attach_failures(cases: &mut [Case], texts: &mut BTreeMap<String, String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compile_errors_fail_their_package() {
+        let text = "   Compiling user-service v0.1.0\nerror[E0407]: method `get_user` is not a member of trait `UserService`\n  --> services/user-service/src/service.rs:40:5\n   |\nerror: could not compile `user-service` (lib) due to 1 previous error\n";
+        let cases = compile_failures(text);
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].service, "user-service");
+        assert_eq!(cases[0].name, "builds");
+        assert_eq!(
+            cases[0].message.as_deref(),
+            Some(
+                "error[E0407]: method `get_user` is not a member of trait `UserService`\n  --> services/user-service/src/service.rs:40:5"
+            )
+        );
+    }
 
     #[test]
     fn attributes_tests_to_packages() {

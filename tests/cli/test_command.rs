@@ -229,4 +229,136 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
         "user-api skips: {report}"
     );
     assert_ports_free(&ports);
+
+    s.write(
+        "services.toml",
+        &s.read("services.toml")
+            .replace("env = { ADMIN_PORT = \"not-a-port\" }\n", ""),
+    );
+
+    // 6. An RPC renamed in the proto: the services built from it no longer compile, and
+    // the report names the crate and the error.
+    let proto = "proto/user_service/v1/user_service.proto";
+    let contract = s.read(proto);
+    assert!(contract.contains("rpc GetUser("), "{contract}");
+    s.write(proto, &contract.replace("rpc GetUser(", "rpc FetchUser("));
+    let out = msvc_test(&ws, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("FAILED user-service unit `builds`\n  error")
+            || report.contains("FAILED user-api unit `builds`\n  error"),
+        "{}",
+        both(&out)
+    );
+    assert!(
+        report.contains("get_user") || report.contains("fetch_user"),
+        "{report}"
+    );
+    assert_ports_free(&ports);
+}
+
+/// Living processes whose command line contains `marker`.
+fn pids_with(marker: &str) -> Vec<i32> {
+    fs_err::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs_err::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .filter(|pid| {
+            fs_err::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rfind(')')
+                    .and_then(|i| stat[i + 1..].split_whitespace().next())
+                    .is_some_and(|state| state != "Z" && state != "X")
+            })
+        })
+        .collect()
+}
+
+/// `process` services need no build: a crash at start, the JSON report, and Ctrl-C
+/// while a service is still starting, which stops everything.
+#[test]
+fn test_command_reports_json_and_stops_everything_on_ctrl_c() {
+    let s = Scratch::new();
+    let ws = s.path().join("shop");
+    let (web, bad, slow) = (free_port(), free_port(), free_port());
+    // A marker in the command lines, to find the processes afterwards.
+    let marker = format!("msvc-test-marker-{}", std::process::id());
+    let manifest = format!(
+        "[workspace]\nname = \"shop\"\nshutdown_grace = \"2s\"\n\n\
+         [services.web]\nkind = \"process\"\nport = {web}\ncommand = \"exec python3 -m http.server --bind 127.0.0.1 {web} # {marker}\"\n\n\
+         [services.bad]\nkind = \"process\"\nport = {bad}\ncommand = \"echo starting; echo 'config missing' >&2; exit 3\"\n"
+    );
+    fs_err::create_dir_all(&ws).unwrap();
+    fs_err::write(ws.join("services.toml"), &manifest).unwrap();
+
+    let out = msvc_test(&ws, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let case = |service: &str| {
+        report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["service"] == service)
+            .unwrap_or_else(|| panic!("no case of {service}: {report}"))
+            .clone()
+    };
+    assert_eq!(case("web")["outcome"], "passed", "{report}");
+    assert_eq!(case("bad")["outcome"], "failed", "{report}");
+    assert_eq!(
+        case("bad")["message"],
+        "bad did not start: it exited with code 3 before passing its health check"
+    );
+    assert_eq!(
+        report["logs"]["bad"],
+        serde_json::json!(["starting", "config missing"])
+    );
+    assert!(pids_with(&marker).is_empty(), "web is still running");
+
+    // A service that takes long to start; Ctrl-C meanwhile stops everything.
+    let manifest = format!(
+        "{manifest}\n[services.slow]\nkind = \"process\"\nport = {slow}\ncommand = \"sleep 60; echo {marker}\"\n"
+    )
+    .replace(
+        "command = \"echo starting; echo 'config missing' >&2; exit 3\"",
+        "command = \"exec python3 -m http.server --bind 127.0.0.1 BAD\"",
+    )
+    .replace("BAD", &bad.to_string());
+    fs_err::write(ws.join("services.toml"), &manifest).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_msvc"))
+        .env("NO_COLOR", "1")
+        .args(["test"])
+        .current_dir(&ws)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("msvc test starts");
+    let start = std::time::Instant::now();
+    while pids_with(&format!("sleep 60; echo {marker}")).is_empty() {
+        assert!(start.elapsed().as_secs() < 20, "slow never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(
+        text(&out.stdout)
+            .contains("the system stopped before the contract tests ran (interrupted)"),
+        "{}",
+        both(&out)
+    );
+    assert!(
+        start.elapsed().as_secs() < 20,
+        "msvc test took too long to stop"
+    );
+    assert!(pids_with(&marker).is_empty(), "a service is still running");
+    assert_ports_free(&[web, bad, slow]);
 }
