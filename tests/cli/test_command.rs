@@ -313,10 +313,15 @@ fn test_command_reports_json_and_stops_everything_on_ctrl_c() {
         case("bad")["message"],
         "bad did not start: it exited with code 3 before passing its health check"
     );
-    assert_eq!(
-        report["logs"]["bad"],
-        serde_json::json!(["starting", "config missing"])
-    );
+    // Its stdout and stderr lines; the two pipes are read apart, so in either order.
+    let mut logs: Vec<&str> = report["logs"]["bad"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    logs.sort_unstable();
+    assert_eq!(logs, ["config missing", "starting"], "{report}");
     assert!(pids_with(&marker).is_empty(), "web is still running");
 
     // A service that takes long to start; Ctrl-C meanwhile stops everything.
