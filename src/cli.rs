@@ -333,8 +333,10 @@ pub struct UpArgs {
 }
 
 const TEST_HELP: &str =
-    "1. Own tests: one `cargo test --workspace` (or -p for each selected service),
-   each result attributed to the service whose package it belongs to.
+    "1. Own tests: one `cargo nextest run --workspace` when cargo-nextest is installed
+   (no doctests; MSVC_TEST_RUNNER=cargo chooses cargo test), else `cargo test
+   --workspace` (-p for each selected service), each result attributed to the service
+   whose package it belongs to; a crate that does not compile fails its `builds` case.
 2. Contract tests: the services start as with `msvc up --no-restart` (build, broker,
    dependency order, health checks), then msvc checks, from services.toml alone:
    - every service starts and passes its health check;

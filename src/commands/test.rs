@@ -48,18 +48,25 @@ pub fn run(cwd: &Path, args: &TestArgs, printer: &Printer) -> Result<i32> {
         if packages.is_empty() {
             printer.status("Skipping", "own tests: no service is a cargo package");
         } else {
-            printer.status(
-                "Testing",
-                &format!(
-                    "{} (cargo test)",
-                    if args.services.is_empty() {
-                        "the workspace".to_string()
-                    } else {
-                        packages.join(", ")
-                    }
-                ),
-            );
-            let own = own::run(&root, &packages, args.services.is_empty(), args.release)?;
+            let nextest = own::uses_nextest();
+            let what = if args.services.is_empty() {
+                "the workspace".to_string()
+            } else {
+                packages.join(", ")
+            };
+            let runner = if nextest {
+                "cargo nextest run"
+            } else {
+                "cargo test"
+            };
+            printer.status("Testing", &format!("{what} ({runner})"));
+            let own = own::run(
+                &root,
+                &packages,
+                args.services.is_empty(),
+                args.release,
+                nextest,
+            )?;
             let (passed, failed) = count(&own.cases);
             printer.status("Tested", &format!("{passed} passed, {failed} failed"));
             report.cases.extend(own.cases);

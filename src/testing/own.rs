@@ -1,7 +1,11 @@
-//! The services' own tests: one `cargo test` for the workspace, its results attributed
-//! to services by package.
+//! The services' own tests: one `cargo nextest run` (when cargo-nextest is installed)
+//! or `cargo test` for the workspace, its results attributed to services by package.
 //!
-//! cargo runs with `--message-format json-render-diagnostics`, stdout and stderr into
+//! nextest writes a `JUnit` report (a profile of msvc's, from a tool config file, with the
+//! store in a temporary directory), whose test suites are named after packages. It runs
+//! no doctests. `MSVC_TEST_RUNNER=cargo` chooses `cargo test` even with nextest there.
+//!
+//! `cargo test` runs with `--message-format json-render-diagnostics`, stdout and stderr into
 //! one file, so the artifact messages (executable -> package), cargo's `Running` and
 //! `Doc-tests` lines and libtest's output come in the order they happened.
 
@@ -22,8 +26,139 @@ pub struct OwnTests {
     pub success: bool,
 }
 
-/// Runs `cargo test` for `packages` (the whole workspace when `all`).
-pub fn run(root: &Path, packages: &[String], all: bool, release: bool) -> Result<OwnTests> {
+/// Which runner [`run`] uses: `cargo nextest` or `cargo test`.
+pub fn uses_nextest() -> bool {
+    if std::env::var("MSVC_TEST_RUNNER").is_ok_and(|v| v == "cargo") {
+        return false;
+    }
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["nextest", "--version"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs the tests of `packages` (the whole workspace when `all`) with nextest (see
+/// [`uses_nextest`]) or `cargo test`.
+pub fn run(
+    root: &Path,
+    packages: &[String],
+    all: bool,
+    release: bool,
+    nextest: bool,
+) -> Result<OwnTests> {
+    if nextest {
+        run_nextest(root, packages, all, release)
+    } else {
+        run_cargo_test(root, packages, all, release)
+    }
+}
+
+fn temp_error(e: std::io::Error) -> Error {
+    Error::new("cannot create a temporary file").source(e)
+}
+
+fn run_nextest(root: &Path, packages: &[String], all: bool, release: bool) -> Result<OwnTests> {
+    let dir = tempfile::tempdir().map_err(temp_error)?;
+    let store = dir.path().join("store");
+    let config = dir.path().join("nextest.toml");
+    fs_err::write(
+        &config,
+        format!(
+            "[store]\ndir = {:?}\n\n[profile.default-msvc-test]\nfail-fast = false\n\n[profile.default-msvc-test.junit]\npath = \"junit.xml\"\n",
+            store.display().to_string()
+        ),
+    )?;
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["nextest", "run", "--no-fail-fast", "--no-tests", "pass"])
+        .arg("--tool-config-file")
+        .arg(format!("msvc:{}", config.display()))
+        .args(["--profile", "default-msvc-test"])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .env("CARGO_TERM_COLOR", "never");
+    if all {
+        cmd.arg("--workspace");
+    } else {
+        for p in packages {
+            cmd.args(["-p", p]);
+        }
+    }
+    if release {
+        cmd.arg("--release");
+    }
+    let log = fs_err::File::create(dir.path().join("output.txt"))?
+        .into_parts()
+        .0;
+    cmd.stdout(Stdio::from(log.try_clone().map_err(temp_error)?))
+        .stderr(Stdio::from(log));
+    let status = cmd.status().map_err(|e| {
+        Error::new("cannot run `cargo nextest`")
+            .source(e)
+            .hint("set MSVC_TEST_RUNNER=cargo to use `cargo test`")
+    })?;
+    let output = fs_err::read_to_string(dir.path().join("output.txt"))?;
+    let junit = store.join("default-msvc-test").join("junit.xml");
+    let mut own = match fs_err::read_to_string(&junit) {
+        Ok(xml) => parse_junit(&xml),
+        Err(_) => OwnTests::default(),
+    };
+    own.success = status.success();
+    finish(
+        &mut own,
+        &output,
+        &format!("cargo nextest run failed ({status})"),
+    );
+    Ok(own)
+}
+
+/// Cases from nextest's `JUnit` report: suites are `package` or `package::binary`.
+pub fn parse_junit(xml: &str) -> OwnTests {
+    let mut own = OwnTests::default();
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return own;
+    };
+    for suite in doc.descendants().filter(|n| n.has_tag_name("testsuite")) {
+        let name = suite.attribute("name").unwrap_or("workspace");
+        let package = name.split("::").next().unwrap_or(name).to_string();
+        for case in suite.children().filter(|n| n.has_tag_name("testcase")) {
+            let child = |tag: &str| case.children().find(|n| n.has_tag_name(tag));
+            let failure = child("failure").or_else(|| child("error"));
+            let outcome = if failure.is_some() {
+                Outcome::Failed
+            } else if child("skipped").is_some() {
+                Outcome::Skipped
+            } else {
+                Outcome::Passed
+            };
+            let message = failure.map(|f| {
+                let output = ["system-err", "system-out"]
+                    .iter()
+                    .filter_map(|t| child(t).and_then(|n| n.text()))
+                    .find(|t| t.contains("panicked"))
+                    .or_else(|| f.text())
+                    .unwrap_or_else(|| f.attribute("message").unwrap_or("failed"));
+                output.trim().to_string()
+            });
+            own.cases.push(Case {
+                service: package.clone(),
+                suite: Suite::Unit,
+                name: case.attribute("name").unwrap_or("").to_string(),
+                outcome,
+                message,
+                time: case
+                    .attribute("time")
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .map_or(Duration::ZERO, |t| Duration::from_secs_f64(t.max(0.0))),
+            });
+        }
+    }
+    own
+}
+
+fn run_cargo_test(root: &Path, packages: &[String], all: bool, release: bool) -> Result<OwnTests> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.arg("test")
         .args([
@@ -60,25 +195,29 @@ pub fn run(root: &Path, packages: &[String], all: bool, release: bool) -> Result
     let text = fs_err::read_to_string(&*path)?;
     let mut own = parse(&text, &package_dirs(root, packages));
     own.success = status.success();
-    if !own.success {
-        own.cases.extend(compile_failures(&text));
+    finish(&mut own, &text, &format!("cargo test failed ({status})"));
+    Ok(own)
+}
+
+/// After a failed run: compile errors become failed `builds` cases, and a failure
+/// nothing explains gets a case with the runner's last lines.
+fn finish(own: &mut OwnTests, output: &str, headline: &str) {
+    if own.success {
+        return;
     }
-    if !own.success && !own.cases.iter().any(|c| c.outcome == Outcome::Failed) {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('{')).collect();
+    own.cases.extend(compile_failures(output));
+    if !own.cases.iter().any(|c| c.outcome == Outcome::Failed) {
+        let lines: Vec<&str> = output.lines().filter(|l| !l.starts_with('{')).collect();
         let tail = &lines[lines.len().saturating_sub(20)..];
         own.cases.push(Case {
             service: "workspace".to_string(),
             suite: Suite::Unit,
-            name: "cargo test".to_string(),
+            name: "tests".to_string(),
             outcome: Outcome::Failed,
-            message: Some(format!(
-                "cargo test failed ({status}):\n{}",
-                tail.join("\n")
-            )),
+            message: Some(format!("{headline}:\n{}", tail.join("\n"))),
             time: Duration::ZERO,
         });
     }
-    Ok(own)
 }
 
 /// Package directories (`services/<name>`) by package name; the rest is `contracts` or
@@ -265,6 +404,40 @@ fn attach_failures(cases: &mut [Case], texts: &mut BTreeMap<String, String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_nextest_junit() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="3" failures="1">
+  <testsuite name="user-api" tests="1"><testcase name="store::finds" classname="user-api" time="0.250"/></testsuite>
+  <testsuite name="user-api::api" tests="2">
+    <testcase name="get_user" classname="user-api::api" time="0.5"><failure type="test failure">thread 'get_user' panicked at tests/api.rs:3:5:
+boom</failure><system-err>thread 'get_user' panicked at tests/api.rs:3:5:
+boom
+</system-err></testcase>
+    <testcase name="slow" classname="user-api::api" time="0"><skipped/></testcase>
+  </testsuite>
+</testsuites>"#;
+        let own = parse_junit(xml);
+        let got: Vec<(&str, &str, Outcome)> = own
+            .cases
+            .iter()
+            .map(|c| (c.service.as_str(), c.name.as_str(), c.outcome))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("user-api", "store::finds", Outcome::Passed),
+                ("user-api", "get_user", Outcome::Failed),
+                ("user-api", "slow", Outcome::Skipped),
+            ]
+        );
+        assert_eq!(
+            own.cases[1].message.as_deref(),
+            Some("thread 'get_user' panicked at tests/api.rs:3:5:\nboom")
+        );
+        assert_eq!(own.cases[0].time, Duration::from_millis(250));
+    }
 
     #[test]
     fn compile_errors_fail_their_package() {

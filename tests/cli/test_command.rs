@@ -13,7 +13,12 @@ use crate::generated::{in_ci, shared_target_dir};
 use crate::support::{Scratch, broker_reachable, free_port};
 
 fn msvc_test(ws: &Path, args: &[&str]) -> Output {
+    msvc_test_with(ws, args, &[])
+}
+
+fn msvc_test_with(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_msvc"))
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .env("CARGO_TARGET_DIR", shared_target_dir())
         // The generated workspace is its own: no flags leak in from msvc's build.
@@ -242,7 +247,8 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
     let contract = s.read(proto);
     assert!(contract.contains("rpc GetUser("), "{contract}");
     s.write(proto, &contract.replace("rpc GetUser(", "rpc FetchUser("));
-    let out = msvc_test(&ws, &[]);
+    // With `cargo test` (step 1 used cargo-nextest where it is installed).
+    let out = msvc_test_with(&ws, &[], &[("MSVC_TEST_RUNNER", "cargo")]);
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     let report = text(&out.stdout);
     assert!(
