@@ -20,6 +20,7 @@ regenerates docker-compose.yml and the shared contracts crate whenever the manif
   msvc sync                               regenerate msvc-owned files after editing services.toml
   msvc check                              check the wiring across services
   msvc graph                              draw the system (mermaid; --format dot)
+  msvc test                               every service's tests, then contract tests of the system
   msvc deploy k8s                         Kubernetes manifests (kustomize) from services.toml
   msvc doctor                             check the tools the workspace needs
 
@@ -52,7 +53,7 @@ pub enum Format {
     Github,
     #[value(help = "SARIF 2.1.0, for code scanning (check)")]
     Sarif,
-    #[value(help = "JUnit XML, for CI test reports (check)")]
+    #[value(help = "JUnit XML, for CI test reports (check, test)")]
     Junit,
     /// A mermaid flowchart (graph, its default).
     Mermaid,
@@ -158,6 +159,9 @@ Examples:
     /// Build and run the services: dependency order, health checks, merged logs, restarts.
     #[command(after_help = UP_HELP)]
     Up(UpArgs),
+    /// Run every service's own tests, then contract tests against the running system.
+    #[command(after_help = TEST_HELP)]
+    Test(TestArgs),
     /// Show the state of the services of the running `msvc up`.
     #[command(
         after_help = "Reads .msvc/ in the workspace, so it works from any terminal.
@@ -402,6 +406,54 @@ pub struct UpArgs {
     /// Also run a Prometheus server scraping every instance's /metrics (needs `prometheus`).
     #[arg(long)]
     pub prometheus: bool,
+}
+
+const TEST_HELP: &str =
+    "1. Own tests: one `cargo nextest run --workspace` when cargo-nextest is installed
+   (no doctests; MSVC_TEST_RUNNER=cargo chooses cargo test), else `cargo test
+   --workspace` (-p for each selected service), each result attributed to the service
+   whose package it belongs to; a crate that does not compile fails its `builds` case.
+2. Contract tests: the services start as with `msvc up --no-restart` (build, broker,
+   dependency order, health checks), then msvc checks, from services.toml alone:
+   - every service starts and passes its health check;
+   - every GET route of each REST service's openapi.yaml answers: any response but a
+     5xx, a 405, or the 404 the service gives for an unknown route (path parameters
+     are 1; other methods are not sent, as they may change data);
+   - each case of contracts.toml beside services.toml gets its expected answer:
+       [[case]]
+       service = \"user-api\"
+       request = \"GET /user/1\"
+       status = 200
+       json = { id = 1 }          # fields the JSON response must have
+       # body = { message = \"hi\" } is sent as JSON
+   Then every service is stopped, also on failure or Ctrl-C.
+
+Report: a table per service (passed, failed, skipped, time) and, for a service that
+failed, its last output lines; the full logs are in .msvc/up.log.
+Exit codes: 0 all passed, 1 something failed, 2 bad input (services.toml, contracts.toml).
+
+Examples:
+  msvc test                        everything
+  msvc test user-api               user-api's tests, and the contracts of it and its dependencies
+  msvc test --no-contracts         only the services' own tests
+  msvc test --format junit > report.xml";
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Services to test (default: all); their dependencies are started too.
+    pub services: Vec<String>,
+    /// Build and test in release mode.
+    #[arg(long)]
+    pub release: bool,
+    /// Skip the services' own tests.
+    #[arg(long, conflicts_with = "no_contracts")]
+    pub no_unit: bool,
+    /// Skip the contract tests (nothing is started).
+    #[arg(long)]
+    pub no_contracts: bool,
+    /// How long the services may take to start, in seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub start_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod printer;
 pub mod render;
 pub mod supervisor;
+pub mod testing;
 
 use std::path::PathBuf;
 
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Check(args) => commands::check::run(&cwd, &args, &printer),
         Command::Graph => commands::graph::run(&cwd, &printer),
         Command::Up(args) => commands::up::run(&cwd, &args, &printer),
+        Command::Test(args) => commands::test::run(&cwd, &args, &printer),
         Command::Status => commands::status::run(&cwd, &printer),
         Command::Logs(args) => commands::logs::run(&cwd, &args, &printer),
         Command::Restart(args) => commands::restart::run(&cwd, &args, &printer),
@@ -60,6 +62,7 @@ fn check_format(cli: &Cli) -> Result<()> {
         }
         Command::Check(_) => ("`check`", &[Text, Json, Github, Sarif, Junit]),
         Command::Graph => ("`graph`", &[Text, Mermaid, Dot, Json]),
+        Command::Test(_) => ("`test`", &[Text, Json, Junit]),
         _ => ("this command", &[Text, Json]),
     };
     if allowed.contains(&cli.format) {

@@ -63,7 +63,7 @@ pub fn junit(report: &Report, paths: &PathStyle) -> String {
 }
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot hold become U+FFFD.
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

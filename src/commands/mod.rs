@@ -13,4 +13,5 @@ pub mod rm;
 pub mod status;
 pub mod sync;
 pub mod templates;
+pub mod test;
 pub mod up;

@@ -22,15 +22,55 @@ use crate::supervisor::state::StateDir;
 pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;
     let ws = Workspace::load(&root)?;
-    let mut plan = RunPlan::new(&ws, &args.services)?;
+    let settings = BringUp {
+        services: &args.services,
+        release: args.release,
+        no_restart: args.no_restart,
+        echo_logs: true,
+        prometheus: args.prometheus,
+    };
+    let prepared = prepare(&ws, &settings, printer)?;
+    Ok(prepared.supervisor.run())
+}
+
+/// How [`prepare`] brings a system up: `msvc up`'s flags, or `msvc test`'s choices.
+#[derive(Debug, Clone, Copy)]
+pub struct BringUp<'a> {
+    /// Services to run, with what they depend on (all when empty).
+    pub services: &'a [String],
+    pub release: bool,
+    pub no_restart: bool,
+    /// Whether the services' output goes to stdout.
+    pub echo_logs: bool,
+    /// Whether a Prometheus server scrapes the instances too.
+    pub prometheus: bool,
+}
+
+/// A supervisor ready to run, with what it needs kept alive.
+pub struct Prepared {
+    pub supervisor: Supervisor,
+    pub plan: RunPlan,
+    /// The broker the services use, when they use one.
+    pub amqp_url: Option<String>,
+    /// Where `.msvc/up.log` is.
+    pub log_path: std::path::PathBuf,
+    /// Held for as long as the run: one `up` (or `test`) per workspace.
+    pub lock: crate::supervisor::state::UpLock,
+}
+
+/// Everything `up` and `test` share before the first process starts: the plan, port
+/// checks, the broker, the build, each instance's launch, logs and the supervisor.
+pub fn prepare(ws: &Workspace, args: &BringUp<'_>, printer: &Printer) -> Result<Prepared> {
+    let root = ws.root.clone();
+    let mut plan = RunPlan::new(ws, args.services)?;
     let prometheus_binary = if args.prometheus {
-        Some(prometheus::locate(&ws)?)
+        Some(prometheus::locate(ws)?)
     } else {
         None
     };
     let state = StateDir::new(&root);
     state.create()?;
-    let _lock = state.lock()?;
+    let lock = state.lock()?;
     // The previous run's state would read as this one's until the services start.
     let _ = fs_err::remove_file(state.state_path());
 
@@ -146,14 +186,14 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
                 Launch {
                     program: exe.display().to_string(),
                     args: Vec::new(),
-                    env: instance_env(&ws, &plan, instance, amqp_url.as_deref(), &dotenv),
+                    env: instance_env(ws, &plan, instance, amqp_url.as_deref(), &dotenv),
                     cwd: root.clone(),
                 }
             }
             Program::Shell(command) => Launch {
                 program: "/bin/sh".to_string(),
                 args: vec!["-c".to_string(), command.clone()],
-                env: instance_env(&ws, &plan, instance, amqp_url.as_deref(), &dotenv),
+                env: instance_env(ws, &plan, instance, amqp_url.as_deref(), &dotenv),
                 cwd: root.clone(),
             },
         };
@@ -168,7 +208,7 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
         let port = free
             .pick()
             .map_err(|e| Error::new(format!("cannot find a free port for Prometheus: {e}")))?;
-        units.push(prometheus::unit(&ws, &plan, binary, state.dir(), port)?);
+        units.push(prometheus::unit(ws, &plan, binary, state.dir(), port)?);
         // It scrapes whatever answers, so it waits for no service.
         plan.order.push(prometheus::UNIT_NAME.to_string());
         plan.depends_on
@@ -184,25 +224,36 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
             .iter()
             .map(|u| (u.instance.service.as_str(), u.instance.label.as_str())),
     );
-    let log = LogFile::create(&state.log_path()).ok();
-    let sink = Arc::new(Mutex::new(LogSink::new(
+    let log_path = state.log_path();
+    let log = LogFile::create(&log_path).ok();
+    let mut sink = LogSink::new(
         labels,
         LineFormat::for_stdout(printer.is_json()),
         log,
         printer.quiet,
-    )));
+    );
+    if !args.echo_logs {
+        sink = sink.without_echo();
+    }
+    let sink = Arc::new(Mutex::new(sink));
     let supervisor = Supervisor::new(
         root,
-        plan,
+        plan.clone(),
         units,
         sink,
         state,
-        amqp_url,
+        amqp_url.clone(),
         Options {
             no_restart: args.no_restart,
             release: args.release,
             policy: RestartPolicy::default(),
         },
     )?;
-    Ok(supervisor.run())
+    Ok(Prepared {
+        supervisor,
+        plan,
+        amqp_url,
+        log_path,
+        lock,
+    })
 }

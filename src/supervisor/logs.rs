@@ -275,6 +275,9 @@ pub struct LogSink {
     recent: Vec<VecDeque<String>>,
     json: bool,
     quiet: bool,
+    /// Whether the services' lines go to stdout (`msvc up`) or only to the log file and
+    /// the recent lines (`msvc test`, whose stdout is its report).
+    echo: bool,
 }
 
 impl LogSink {
@@ -295,7 +298,15 @@ impl LogSink {
                 .collect(),
             json: format == LineFormat::Json,
             quiet,
+            echo: true,
         }
+    }
+
+    /// Keeps the services' lines off stdout: the log file and [`LogSink::recent`] keep them.
+    #[must_use]
+    pub fn without_echo(mut self) -> Self {
+        self.echo = false;
+        self
     }
 
     /// Output of instance `index`; whole lines are written, the rest kept for later.
@@ -343,7 +354,9 @@ impl LogSink {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let line = String::from_utf8_lossy(raw);
         let label = &self.labels[index];
-        self.out.line(label, stream, time_ms, &line);
+        if self.echo {
+            self.out.line(label, stream, time_ms, &line);
+        }
         if let Some(file) = &mut self.file {
             file.line(time_ms, &label.label, stream, &line);
         }
@@ -370,7 +383,7 @@ impl LogSink {
                 &format!("{verb} {message}"),
             );
         }
-        if self.json {
+        if self.json && self.echo {
             let record = serde_json::json!({
                 "time_ms": time_ms,
                 "event": kind,

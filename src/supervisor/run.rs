@@ -60,11 +60,50 @@ enum Event {
         ok: bool,
     },
     Signal,
+    /// A stop asked for by the program (`msvc test` once its checks are done).
+    Stop,
     Control(ControlRequest, UnixStream),
     Built {
         service: String,
         result: std::result::Result<(), String>,
     },
+}
+
+/// One instance once the start-up has settled, for callers that wait on it.
+#[derive(Debug, Clone)]
+pub struct InstanceOutcome {
+    pub service: String,
+    pub label: String,
+    pub is_broker: bool,
+    /// Started and passes its health check.
+    pub ready: bool,
+    pub pid: Option<i32>,
+    /// Why it is not running: how it exited, or why it was not started.
+    pub problem: Option<String>,
+    /// Its last output lines, oldest first.
+    pub recent: Vec<String>,
+}
+
+/// Sent once, when no instance is starting or waiting any more: each is running or over.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub instances: Vec<InstanceOutcome>,
+}
+
+impl Settled {
+    pub fn all_ready(&self) -> bool {
+        self.instances.iter().all(|i| i.ready)
+    }
+}
+
+/// Asks a running [`Supervisor`] to stop everything, as Ctrl-C would.
+#[derive(Clone)]
+pub struct Stopper(Sender<Event>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        let _ = self.0.send(Event::Stop);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +193,7 @@ pub struct Supervisor {
     any_failed: bool,
     pending: Vec<PendingRestart>,
     dirty: bool,
+    settled: Option<Sender<Settled>>,
 }
 
 impl Supervisor {
@@ -246,7 +286,18 @@ impl Supervisor {
             any_failed: false,
             pending: Vec::new(),
             dirty: true,
+            settled: None,
         })
+    }
+
+    /// A handle that stops this supervisor from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.tx.clone())
+    }
+
+    /// Sends one [`Settled`] on `tx` once every instance is running or over.
+    pub fn notify_settled(&mut self, tx: Sender<Settled>) {
+        self.settled = Some(tx);
     }
 
     /// Runs until stopped, or until no service is left running; returns the exit code.
@@ -410,6 +461,7 @@ impl Supervisor {
             );
         }
         self.answer_restarts();
+        self.tell_settled();
         let active = self.slots.iter().any(|s| !s.phase.is_over());
         if !active {
             self.say(
@@ -420,6 +472,41 @@ impl Supervisor {
             );
         }
         !active
+    }
+
+    fn tell_settled(&mut self) {
+        if self.settled.is_none()
+            || self
+                .slots
+                .iter()
+                .any(|s| matches!(s.phase, Phase::Waiting | Phase::Starting | Phase::Backoff))
+        {
+            return;
+        }
+        let Some(tx) = self.settled.take() else {
+            return;
+        };
+        let sink = self.sink.lock().expect("sink lock");
+        let instances = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| InstanceOutcome {
+                service: s.unit.instance.service.clone(),
+                label: s.unit.instance.label.clone(),
+                is_broker: s.unit.is_broker,
+                ready: s.phase == Phase::Running,
+                pid: s.pid.filter(|_| s.phase.has_process()),
+                problem: (s.phase != Phase::Running).then(|| {
+                    s.last_exit
+                        .clone()
+                        .unwrap_or_else(|| s.phase.as_str().to_string())
+                }),
+                recent: sink.recent(i),
+            })
+            .collect();
+        drop(sink);
+        let _ = tx.send(Settled { instances });
     }
 
     fn advance_shutdown(&mut self, now: Instant) -> bool {
@@ -607,6 +694,17 @@ impl Supervisor {
                 generation,
                 ok,
             } => self.health(index, generation, ok),
+            Event::Stop => {
+                if !self.shutting_down {
+                    self.shutting_down = true;
+                    self.say(
+                        "stopping",
+                        "Stopping",
+                        None,
+                        "services in reverse dependency order",
+                    );
+                }
+            }
             Event::Signal => {
                 if self.shutting_down {
                     self.kill_now = true;

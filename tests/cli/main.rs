@@ -8,4 +8,5 @@ mod example;
 mod generated;
 mod snapshots;
 mod support;
+mod test_command;
 mod up;

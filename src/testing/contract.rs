@@ -1,0 +1,515 @@
+//! Contract tests against the running system, derived from the manifest: every service
+//! passes its health check, every REST service's routes answer, and the user's own
+//! cases from `contracts.toml` get the answers they expect.
+//!
+//! A route *answers* when the service returns an HTTP response that is not a 5xx, not
+//! 405, and not the service's "unknown route" 404 (msvc first asks for a path no service
+//! has and remembers that 404 body; a 404 with another body, such as
+//! `{"error":"user not found"}`, is the route answering). Path parameters are filled in
+//! with `1`. Only `GET` routes are sent: other methods may change data, so they are
+//! reported as skipped; a case in `contracts.toml` tests them.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::manifest::Workspace;
+use crate::manifest::model::Kind;
+use crate::render::openapi;
+use crate::supervisor::plan::RunPlan;
+use crate::supervisor::run::Settled;
+
+use super::cases::{UserCase, json_matches};
+use super::report::{Case, Outcome, Suite};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const UNKNOWN_ROUTE: &str = "/msvc-test/no-such-route";
+
+/// One case per service: did all its instances start and pass their health check.
+pub fn health(settled: &Settled, took: Duration) -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    for i in &settled.instances {
+        let service = if i.is_broker { "broker" } else { &i.service };
+        if cases.iter().any(|c| c.service == service) {
+            // One case per service: its first instance that is not ready decides.
+            if let Some(c) = cases.iter_mut().find(|c| c.service == service)
+                && c.outcome == Outcome::Passed
+                && !i.ready
+            {
+                *c = health_case(service, i, took);
+            }
+            continue;
+        }
+        cases.push(health_case(service, i, took));
+    }
+    cases
+}
+
+fn health_case(service: &str, i: &crate::supervisor::run::InstanceOutcome, took: Duration) -> Case {
+    let problem = i.problem.clone().unwrap_or_default();
+    let (outcome, message) = if i.ready {
+        (Outcome::Passed, None)
+    } else if let Some(why) = problem.strip_prefix("not started: ") {
+        (
+            Outcome::Skipped,
+            Some(format!("{} was not started: {why}", i.label)),
+        )
+    } else {
+        (
+            Outcome::Failed,
+            Some(format!(
+                "{} did not start: it {problem} before passing its health check",
+                i.label
+            )),
+        )
+    };
+    Case {
+        service: service.to_string(),
+        suite: Suite::Contract,
+        name: "starts and passes its health check".to_string(),
+        outcome,
+        message,
+        time: took,
+    }
+}
+
+/// The routes of each REST service of the plan, from its `openapi.yaml`.
+pub fn rest_routes(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for service in &plan.order {
+        let svc = &ws.manifest.services[service];
+        if svc.kind != Kind::Rest {
+            continue;
+        }
+        let rel = format!("services/{service}/openapi.yaml");
+        let Ok(text) = fs_err::read_to_string(ws.root.join(&rel)) else {
+            continue;
+        };
+        let api = match openapi::parse(&ws.root, &rel, &text) {
+            Ok(api) => api,
+            Err(e) => {
+                cases.push(contract(
+                    service,
+                    &rel,
+                    Outcome::Failed,
+                    Some(e.message),
+                    Duration::ZERO,
+                ));
+                continue;
+            }
+        };
+        let port = plan
+            .instances
+            .iter()
+            .find(|i| &i.service == service)
+            .and_then(|i| i.port);
+        for op in &api.operations {
+            let name = format!("route {} {}", op.http_method, op.path);
+            if !running.contains(service) {
+                cases.push(contract(
+                    service,
+                    &name,
+                    Outcome::Skipped,
+                    Some(format!("{service} is not running")),
+                    Duration::ZERO,
+                ));
+                continue;
+            }
+            if op.http_method != "GET" {
+                cases.push(contract(
+                    service,
+                    &name,
+                    Outcome::Skipped,
+                    Some(format!(
+                        "not sent: a {} may change data; a case in contracts.toml can test it",
+                        op.http_method
+                    )),
+                    Duration::ZERO,
+                ));
+                continue;
+            }
+            let Some(port) = port else { continue };
+            let path = fill_params(&op.path);
+            let start = Instant::now();
+            let unknown = http(port, "GET", UNKNOWN_ROUTE, None)
+                .ok()
+                .filter(|(s, _)| *s == 404)
+                .map(|(_, body)| body);
+            let (outcome, message) = match http(port, "GET", &path, None) {
+                Err(e) => (
+                    Outcome::Failed,
+                    Some(format!("GET {path} on port {port}: no answer ({e})")),
+                ),
+                Ok((status, body)) if status >= 500 || status == 405 => (
+                    Outcome::Failed,
+                    Some(format!("GET {path} answered {status}: {}", excerpt(&body))),
+                ),
+                Ok((404, body)) if unknown.as_deref() == Some(body.as_str()) => (
+                    Outcome::Failed,
+                    Some(format!(
+                        "GET {path} answered 404 like an unknown route ({}): {service} does not serve the route of its openapi.yaml",
+                        excerpt(&body)
+                    )),
+                ),
+                Ok(_) => (Outcome::Passed, None),
+            };
+            cases.push(contract(service, &name, outcome, message, start.elapsed()));
+        }
+    }
+    cases
+}
+
+/// The user's cases from `contracts.toml`.
+pub fn user_cases(cases: &[UserCase], plan: &RunPlan, running: &[String]) -> Vec<Case> {
+    cases
+        .iter()
+        .map(|c| {
+            let name = c.name();
+            if !running.contains(&c.service) {
+                return contract(
+                    &c.service,
+                    &name,
+                    Outcome::Skipped,
+                    Some(format!("{} is not running", c.service)),
+                    Duration::ZERO,
+                );
+            }
+            let Some(port) = plan
+                .instances
+                .iter()
+                .find(|i| i.service == c.service)
+                .and_then(|i| i.port)
+            else {
+                return contract(
+                    &c.service,
+                    &name,
+                    Outcome::Skipped,
+                    Some(format!("{} has no port", c.service)),
+                    Duration::ZERO,
+                );
+            };
+            let start = Instant::now();
+            let body = c.body.as_ref().map(ToString::to_string);
+            let (outcome, message) = match http(port, &c.method, &c.path, body.as_deref()) {
+                Err(e) => (
+                    Outcome::Failed,
+                    Some(format!("{} {}: no answer ({e})", c.method, c.path)),
+                ),
+                Ok((status, text)) => check_answer(c, status, &text),
+            };
+            contract(&c.service, &name, outcome, message, start.elapsed())
+        })
+        .collect()
+}
+
+fn check_answer(c: &UserCase, status: u16, text: &str) -> (Outcome, Option<String>) {
+    if let Some(want) = c.status
+        && want != status
+    {
+        return (
+            Outcome::Failed,
+            Some(format!(
+                "{} {}: expected status {want}, got {status}: {}",
+                c.method,
+                c.path,
+                excerpt(text)
+            )),
+        );
+    }
+    if let Some(want) = &c.json {
+        let got: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(_) => {
+                return (
+                    Outcome::Failed,
+                    Some(format!(
+                        "{} {}: expected JSON, got: {}",
+                        c.method,
+                        c.path,
+                        excerpt(text)
+                    )),
+                );
+            }
+        };
+        if !json_matches(want, &got) {
+            return (
+                Outcome::Failed,
+                Some(format!(
+                    "{} {}: expected JSON with {want}, got {got}",
+                    c.method, c.path
+                )),
+            );
+        }
+    }
+    (Outcome::Passed, None)
+}
+
+fn contract(
+    service: &str,
+    name: &str,
+    outcome: Outcome,
+    message: Option<String>,
+    time: Duration,
+) -> Case {
+    Case {
+        service: service.to_string(),
+        suite: Suite::Contract,
+        name: name.to_string(),
+        outcome,
+        message,
+        time,
+    }
+}
+
+/// `/user/{id}` -> `/user/1`.
+fn fill_params(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => in_param = true,
+            '}' if in_param => {
+                in_param = false;
+                out.push('1');
+            }
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn excerpt(body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        return "(empty body)".to_string();
+    }
+    let mut end = body.len().min(200);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < body.len() {
+        format!("{}...", &body[..end])
+    } else {
+        body.to_string()
+    }
+}
+
+/// One HTTP/1.1 exchange with `127.0.0.1:port`: status and body.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nUser-Agent: msvc-test\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response);
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response");
+    let (head, rest) = response.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Ok((
+        status,
+        if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        },
+    ))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The header that marks msvc's probe messages; the worker template answers them.
+pub const PROBE_HEADER: &str = "x-msvc-probe";
+/// How long the consumers of a queue get to answer its probes.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A probe nobody took leaves the queue after this long.
+const PROBE_EXPIRATION_MS: u64 = 10_000;
+
+/// For every queue of the plan, each consuming service takes a probe published to it:
+/// msvc publishes probe messages (marked by [`PROBE_HEADER`], with a `reply_to` queue of
+/// its own) until every running consumer instance has answered, or time is up.
+pub fn queue_probes(
+    ws: &Workspace,
+    plan: &RunPlan,
+    settled: &Settled,
+    running: &[String],
+    amqp_url: Option<&str>,
+) -> Vec<Case> {
+    let mut queues: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for service in &plan.order {
+        for q in &ws.manifest.services[service].consumes {
+            queues.entry(q.as_str()).or_default().push(service.as_str());
+        }
+    }
+    let mut cases = Vec::new();
+    for (queue, consumers) in queues {
+        let name = format!("takes a probe message from queue `{queue}`");
+        let mut want: Vec<(&str, String, i32)> = Vec::new();
+        for service in &consumers {
+            if !running.iter().any(|r| r == service) {
+                cases.push(contract(
+                    service,
+                    &name,
+                    Outcome::Skipped,
+                    Some(format!("{service} is not running")),
+                    Duration::ZERO,
+                ));
+                continue;
+            }
+            for i in settled
+                .instances
+                .iter()
+                .filter(|i| i.service == *service && !i.is_broker)
+            {
+                if let Some(pid) = i.pid {
+                    want.push((service, i.label.clone(), pid));
+                }
+            }
+        }
+        if want.is_empty() {
+            continue;
+        }
+        let start = Instant::now();
+        let answered = match amqp_url {
+            Some(url) => probe_queue(url, queue, &want),
+            None => Err("no broker URL".to_string()),
+        };
+        for service in consumers.iter().filter(|s| want.iter().any(|w| w.0 == **s)) {
+            let (outcome, message) = match &answered {
+                Err(e) => (
+                    Outcome::Failed,
+                    Some(format!("cannot probe queue `{queue}`: {e}")),
+                ),
+                Ok((pids, published)) => {
+                    let silent: Vec<String> = want
+                        .iter()
+                        .filter(|w| w.0 == *service && !pids.contains(&w.2))
+                        .map(|w| format!("{} (pid {})", w.1, w.2))
+                        .collect();
+                    if silent.is_empty() {
+                        (Outcome::Passed, None)
+                    } else {
+                        (
+                            Outcome::Failed,
+                            Some(format!(
+                                "{} did not answer any of the {published} probe messages msvc published to `{queue}` within {}s: it does not consume the queue, or its consumer does not answer probes (src/probe.rs of the worker template)",
+                                silent.join(", "),
+                                PROBE_TIMEOUT.as_secs()
+                            )),
+                        )
+                    }
+                }
+            };
+            cases.push(contract(service, &name, outcome, message, start.elapsed()));
+        }
+    }
+    cases
+}
+
+/// Publishes probes to `queue` until every pid of `want` answered or time is up;
+/// returns the pids that answered and how many probes were published.
+fn probe_queue(
+    url: &str,
+    queue: &str,
+    want: &[(&str, String, i32)],
+) -> std::result::Result<(Vec<i32>, usize), String> {
+    use super::amqp::{AmqpClient, AmqpUrl};
+    let parsed =
+        AmqpUrl::parse(url).ok_or_else(|| "the broker URL does not read as amqp://".to_string())?;
+    let mut client =
+        AmqpClient::connect(&parsed, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let reply_to = client.declare("").map_err(|e| e.to_string())?;
+    client.declare(queue).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let mut answered: Vec<i32> = Vec::new();
+    let mut published = 0;
+    let body = br#"{"msvc_probe":true}"#;
+    while Instant::now() < deadline && !want.iter().all(|w| answered.contains(&w.2)) {
+        published += 1;
+        let id = format!("msvc-test-{}-{published}", std::process::id());
+        client
+            .publish(
+                queue,
+                body,
+                &[(PROBE_HEADER, "1")],
+                &reply_to,
+                &id,
+                PROBE_EXPIRATION_MS,
+            )
+            .map_err(|e| e.to_string())?;
+        // Each round gives the consumers a second to answer before the next probe.
+        let round = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < round {
+            match client.get(&reply_to).map_err(|e| e.to_string())? {
+                Some(reply) => {
+                    if let Some(pid) = serde_json::from_slice::<serde_json::Value>(&reply)
+                        .ok()
+                        .and_then(|v| v["pid"].as_i64())
+                        .and_then(|p| i32::try_from(p).ok())
+                        && !answered.contains(&pid)
+                    {
+                        answered.push(pid);
+                    }
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+            if want.iter().all(|w| answered.contains(&w.2)) {
+                break;
+            }
+        }
+    }
+    client.close();
+    Ok((answered, published))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_path_parameters() {
+        assert_eq!(fill_params("/user/{id}/messages"), "/user/1/messages");
+        assert_eq!(fill_params("/a/{x}/{y}"), "/a/1/1");
+        assert_eq!(fill_params("/healthz"), "/healthz");
+    }
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
+    }
+}
