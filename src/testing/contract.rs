@@ -1,6 +1,7 @@
 //! Contract tests against the running system, derived from the manifest: every service
-//! passes its health check, every REST service's routes answer, and the user's own
-//! cases from `contracts.toml` get the answers they expect.
+//! passes its health check, every REST service's routes answer, every gRPC method named
+//! in a `calls` entry is served by the peer (reflection) and implemented, and the user's
+//! own cases from `contracts.toml` get the answers they expect.
 //!
 //! A route *answers* when the service returns an HTTP response that is not a 5xx, not
 //! 405, and not the service's "unknown route" 404 (msvc first asks for a path no service
