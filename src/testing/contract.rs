@@ -764,6 +764,103 @@ mod tests {
         assert_eq!(fill_params("/healthz"), "/healthz");
     }
 
+    /// A peer serving `a.v1.Svc` with `Get` (answers `NOT_FOUND`) and `List`
+    /// (answers `UNIMPLEMENTED`), and reflection v1.
+    fn peer(path: &str, request: &[u8]) -> grpc::fake::Reply {
+        use grpc::fake::Reply;
+        use grpc::reflection::{
+            ErrorResponse, FileDescriptorResponse, ListServiceResponse, MessageRequest,
+            MessageResponse, ServerReflectionRequest, ServerReflectionResponse, ServiceResponse,
+        };
+        use prost::Message;
+        use prost_types::{FileDescriptorProto, MethodDescriptorProto, ServiceDescriptorProto};
+        let method = |name: &str| MethodDescriptorProto {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        match path {
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo" => {
+                let request = ServerReflectionRequest::decode(request).unwrap();
+                let response = match request.message_request.unwrap() {
+                    MessageRequest::FileContainingSymbol(s) if s == "a.v1.Svc" => {
+                        let file = FileDescriptorProto {
+                            name: Some("a/v1/svc.proto".into()),
+                            package: Some("a.v1".into()),
+                            service: vec![ServiceDescriptorProto {
+                                name: Some("Svc".into()),
+                                method: vec![method("Get"), method("List")],
+                                ..Default::default()
+                            }],
+                            ..Default::default()
+                        };
+                        MessageResponse::FileDescriptorResponse(FileDescriptorResponse {
+                            file_descriptor_proto: vec![file.encode_to_vec()],
+                        })
+                    }
+                    MessageRequest::ListServices(_) => {
+                        MessageResponse::ListServicesResponse(ListServiceResponse {
+                            service: ["a.v1.Svc", "grpc.reflection.v1.ServerReflection"]
+                                .into_iter()
+                                .map(|n| ServiceResponse { name: n.into() })
+                                .collect(),
+                        })
+                    }
+                    _ => MessageResponse::ErrorResponse(ErrorResponse {
+                        error_code: 5,
+                        error_message: "symbol not found".into(),
+                    }),
+                };
+                let response = ServerReflectionResponse {
+                    message_response: Some(response),
+                    ..Default::default()
+                };
+                Reply::Messages(vec![response.encode_to_vec()], 0)
+            }
+            "/a.v1.Svc/Get" => Reply::TrailersOnly(5, "user 0 not found"),
+            _ => Reply::TrailersOnly(12, "not implemented yet"),
+        }
+    }
+
+    #[test]
+    fn grpc_calls_need_the_method_in_reflection_and_an_implementation() {
+        let port = grpc::fake::serve(peer);
+        let client = grpc::Client::new().unwrap();
+        let check = |symbol: &str, method: &str| {
+            let call = format!("svc/{symbol}.{method}");
+            GrpcCall {
+                caller: "api",
+                call: &call,
+                label: "svc",
+                port,
+                symbol,
+                method,
+            }
+            .check(&client)
+        };
+        assert_eq!(
+            check("a.v1.Svc", "Get"),
+            Ok("svc answered an empty Get request with NOT_FOUND (\"user 0 not found\")".into())
+        );
+        assert_eq!(
+            check("a.v1.Svc", "Gett"),
+            Err(format!(
+                "api calls `svc/a.v1.Svc.Gett`, but svc (port {port}) has no method `Gett` on `a.v1.Svc`: its methods are `Get`, `List`; did you mean `Get`?"
+            ))
+        );
+        assert_eq!(
+            check("a.v1.Svc", "List"),
+            Err(format!(
+                "api calls `svc/a.v1.Svc.List`, but svc (port {port}) answers /a.v1.Svc/List with UNIMPLEMENTED (\"not implemented yet\"): the method is declared but not implemented"
+            ))
+        );
+        assert_eq!(
+            check("a.v1.Svcs", "Get"),
+            Err(format!(
+                "api calls `svc/a.v1.Svcs.Get`, but svc (port {port}) does not serve `a.v1.Svcs` (reflection: NOT_FOUND (\"symbol not found\")); it serves `a.v1.Svc`; did you mean `a.v1.Svc`?"
+            ))
+        );
+    }
+
     #[test]
     fn dechunks() {
         assert_eq!(

@@ -349,6 +349,88 @@ pub fn describe_status(code: i32, message: &str) -> String {
     }
 }
 
+/// A gRPC server for tests: h2c on a free port of 127.0.0.1, answering every call with
+/// what `handler` makes of its path and first request message.
+#[cfg(test)]
+pub(crate) mod fake {
+    use bytes::{Bytes, BytesMut};
+
+    pub enum Reply {
+        /// Headers only, with `grpc-status` and `grpc-message`.
+        TrailersOnly(i32, &'static str),
+        /// Response messages, then trailers with `grpc-status`.
+        Messages(Vec<Vec<u8>>, i32),
+    }
+
+    pub fn serve(handler: fn(&str, &[u8]) -> Reply) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((socket, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        let Ok(mut connection) = h2::server::handshake(socket).await else {
+                            return;
+                        };
+                        while let Some(Ok((request, respond))) = connection.accept().await {
+                            tokio::spawn(answer(handler, request, respond));
+                        }
+                    });
+                }
+            });
+        });
+        port
+    }
+
+    async fn answer(
+        handler: fn(&str, &[u8]) -> Reply,
+        request: http::Request<h2::RecvStream>,
+        mut respond: h2::server::SendResponse<Bytes>,
+    ) {
+        let path = request.uri().path().to_string();
+        let mut body = request.into_body();
+        let mut data = BytesMut::new();
+        while let Some(Ok(chunk)) = body.data().await {
+            let _ = body.flow_control().release_capacity(chunk.len());
+            data.extend_from_slice(&chunk);
+        }
+        let messages = super::unframe(data.freeze()).unwrap();
+        let first = messages.first().cloned().unwrap_or_default();
+        let head = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/grpc");
+        match handler(&path, &first) {
+            Reply::TrailersOnly(status, message) => {
+                let head = head
+                    .header("grpc-status", status.to_string())
+                    .header("grpc-message", message.replace(' ', "%20"))
+                    .body(())
+                    .unwrap();
+                let _ = respond.send_response(head, true);
+            }
+            Reply::Messages(messages, status) => {
+                let Ok(mut send) = respond.send_response(head.body(()).unwrap(), false) else {
+                    return;
+                };
+                let mut body = BytesMut::new();
+                for m in &messages {
+                    super::frame(&mut body, m);
+                }
+                let _ = send.send_data(body.freeze(), false);
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", status.to_string().parse().unwrap());
+                let _ = send.send_trailers(trailers);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +463,65 @@ mod tests {
         assert_eq!(code_name(12), "UNIMPLEMENTED");
         assert_eq!(code_name(99), "status 99");
         assert_eq!(describe_status(12, "no"), "UNIMPLEMENTED (\"no\")");
+    }
+
+    #[test]
+    fn calls_a_server_and_falls_back_to_v1alpha_reflection() {
+        use fake::Reply;
+        fn handler(path: &str, request: &[u8]) -> Reply {
+            match path {
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo" => {
+                    Reply::TrailersOnly(UNIMPLEMENTED, "")
+                }
+                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo" => {
+                    let request = ServerReflectionRequest::decode(request).unwrap();
+                    assert_eq!(
+                        request.message_request,
+                        Some(MessageRequest::ListServices(String::new()))
+                    );
+                    let response = reflection::ServerReflectionResponse {
+                        message_response: Some(MessageResponse::ListServicesResponse(
+                            reflection::ListServiceResponse {
+                                service: vec![reflection::ServiceResponse {
+                                    name: "a.v1.Svc".into(),
+                                }],
+                            },
+                        )),
+                        ..Default::default()
+                    };
+                    Reply::Messages(vec![response.encode_to_vec()], 0)
+                }
+                "/a.v1.Svc/Get" => {
+                    assert!(request.is_empty());
+                    Reply::Messages(vec![b"\x08\x01".to_vec()], 0)
+                }
+                _ => Reply::TrailersOnly(5, "no such thing"),
+            }
+        }
+        let port = fake::serve(handler);
+        let client = Client::new().unwrap();
+        assert_eq!(
+            client
+                .reflect(port, MessageRequest::ListServices(String::new()))
+                .unwrap(),
+            Reflection::Services(vec!["a.v1.Svc".into()])
+        );
+        let answer = client.call(port, "/a.v1.Svc/Get", &[Vec::new()]).unwrap();
+        assert_eq!(answer.status, 0);
+        assert_eq!(answer.messages, [Bytes::from_static(b"\x08\x01")]);
+        // Trailers-only: the status is in the headers.
+        let answer = client.call(port, "/a.v1.Svc/Other", &[Vec::new()]).unwrap();
+        assert_eq!(
+            (answer.status, answer.message.as_str()),
+            (5, "no such thing")
+        );
+        assert!(answer.messages.is_empty());
+        // Nothing listens: an error, not a hang.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let e = client.call(closed_port, "/a.v1.Svc/Get", &[]).unwrap_err();
+        assert!(e.starts_with("cannot connect to port"), "{e}");
     }
 
     #[test]
