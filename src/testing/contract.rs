@@ -862,6 +862,35 @@ mod tests {
     }
 
     #[test]
+    fn a_grpc_peer_without_reflection_gets_the_call_alone() {
+        fn peer(path: &str, _: &[u8]) -> grpc::fake::Reply {
+            match path {
+                "/a.v1.Svc/Get" => grpc::fake::Reply::Messages(vec![Vec::new()], 0),
+                _ => grpc::fake::Reply::TrailersOnly(12, ""),
+            }
+        }
+        let port = grpc::fake::serve(peer);
+        let client = grpc::Client::new().unwrap();
+        let call = |method: &'static str| GrpcCall {
+            caller: "api",
+            call: "svc/Svc.Get",
+            label: "svc",
+            port,
+            symbol: "a.v1.Svc",
+            method,
+        };
+        assert_eq!(
+            call("Get").check(&client),
+            Ok("svc answered an empty Get request with OK (it serves no reflection, so only the call was checked)".into())
+        );
+        let e = call("Gone").check(&client).unwrap_err();
+        assert!(
+            e.contains("answers /a.v1.Svc/Gone with UNIMPLEMENTED"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn dechunks() {
         assert_eq!(
             dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
