@@ -419,6 +419,10 @@ const TEST_HELP: &str =
    - every GET route of each REST service's openapi.yaml answers: any response but a
      5xx, a 405, or the 404 the service gives for an unknown route (path parameters
      are 1; other methods are not sent, as they may change data);
+   - every gRPC method of a `calls` entry (peer/Service.Method) is on each running
+     instance of the peer, by server reflection (v1, else v1alpha), and a call of it
+     with an empty request answers anything but UNIMPLEMENTED; the case is the
+     caller's, named `calls peer/Service.Method`;
    - each case of contracts.toml beside services.toml gets its expected answer:
        [[case]]
        service = \"user-api\"

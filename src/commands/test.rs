@@ -171,8 +171,9 @@ fn contracts(
                 }
             }
             report.cases.extend(health);
-            printer.status("Checking", "routes, contract cases and queues");
+            printer.status("Checking", "routes, gRPC calls, contract cases and queues");
             let mut checks = contract::rest_routes(ws, &plan, &running);
+            checks.extend(contract::grpc_calls(ws, &plan, &running));
             checks.extend(contract::user_cases(user_cases, &plan, &running));
             checks.extend(contract::queue_probes(
                 ws,

@@ -4,5 +4,6 @@
 pub mod amqp;
 pub mod cases;
 pub mod contract;
+pub mod grpc;
 pub mod own;
 pub mod report;

@@ -1,9 +1,11 @@
 //! `msvc test` on the example system against the real `RabbitMQ`: it passes, then each
 //! break of the system is reported against the right service, with nothing left running.
 //!
-//! The example builds once (into the shared `target/generated`); the breaks need no
-//! rebuild: a route the service does not serve added to its openapi.yaml, an
-//! environment that makes a service exit at start, and contract cases.
+//! The example builds once (into the shared `target/generated`); the breaks need at
+//! most an incremental rebuild of one crate: a route the service does not serve added
+//! to its openapi.yaml, a worker consuming another queue, a `calls` entry naming an RPC
+//! the peer lacks and an RPC answering UNIMPLEMENTED, an environment that makes a
+//! service exit at start, and contract cases.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -121,6 +123,7 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
     for case in [
         "name=\"route GET /user/{id}\" classname=\"user-api.contract\"",
         "name=\"takes a probe message from queue `user_message`\" classname=\"email-worker.contract\"",
+        "name=\"calls user-service/UserService.GetUser\" classname=\"user-api.contract\"",
     ] {
         assert!(
             xml.contains(case) && !xml.contains("<failure"),
@@ -207,7 +210,54 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
     s.write("services/email-worker/src/config.rs", &config);
     assert_ports_free(&ports);
 
-    // 5. user-service exits at start: reported against it, and user-api is not started.
+    // 5. The manifest names an RPC user-service lacks, and user-service's GetUser answers
+    // UNIMPLEMENTED: both are reported against user-api, the caller.
+    let manifest = s.read("services.toml");
+    let calls = "calls = [\"user-service/UserService.GetUser\"]";
+    assert!(manifest.contains(calls), "{manifest}");
+    s.write(
+        "services.toml",
+        &manifest.replace(
+            calls,
+            "calls = [\"user-service/UserService.GetUser\", \"user-service/UserService.DeleteUser\"]",
+        ),
+    );
+    let service = s.read("services/user-service/src/service.rs");
+    let lookup = "match self.store.get(id) {";
+    assert!(service.contains(lookup), "{service}");
+    s.write(
+        "services/user-service/src/service.rs",
+        &service.replace(
+            lookup,
+            &format!(
+                "if id >= 0 {{ return Err(Status::unimplemented(\"GetUser is switched off\")); }}\n        {lookup}"
+            ),
+        ),
+    );
+    let out = msvc_test(&ws, &["--no-unit"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let report = text(&out.stdout);
+    let grpc = ports[0];
+    assert!(
+        report.contains(&format!(
+            "FAILED user-api contract `calls user-service/UserService.DeleteUser`\n  user-api calls `user-service/UserService.DeleteUser`, but user-service (port {grpc}) has no method `DeleteUser` on `user_service.v1.UserService`: its methods are `GetUser`"
+        )),
+        "{}",
+        both(&out)
+    );
+    assert!(
+        report.contains(&format!(
+            "FAILED user-api contract `calls user-service/UserService.GetUser`\n  user-api calls `user-service/UserService.GetUser`, but user-service (port {grpc}) answers /user_service.v1.UserService/GetUser with UNIMPLEMENTED (\"GetUser is switched off\")"
+        )),
+        "{}",
+        both(&out)
+    );
+    assert!(!report.contains("FAILED user-service contract"), "{report}");
+    s.write("services.toml", &manifest);
+    s.write("services/user-service/src/service.rs", &service);
+    assert_ports_free(&ports);
+
+    // 6. user-service exits at start: reported against it, and user-api is not started.
     // (The header comment of services.toml names the table too, indented.)
     let manifest = s.read("services.toml").replace(
         "\n[services.user-service]\n",
@@ -241,7 +291,7 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
             .replace("env = { ADMIN_PORT = \"not-a-port\" }\n", ""),
     );
 
-    // 6. An RPC renamed in the proto: the services built from it no longer compile, and
+    // 7. An RPC renamed in the proto: the services built from it no longer compile, and
     // the report names the crate and the error.
     let proto = "proto/user_service/v1/user_service.proto";
     let contract = s.read(proto);
