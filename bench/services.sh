@@ -269,8 +269,8 @@ broker_cpu() { if [ -n "$broker_pid" ]; then cpu_of "$broker_pid"; else echo nan
 per_msg_us() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(f'{(b - a) / $COUNT * 1e6:.0f}')" "$1" "$2" 2>/dev/null || echo nan; }
 field() { sed -E "s/.*$1=([0-9.]+).*/\1/" <<<"$2"; }
 
-say "  publishing with contracts::amqp::Publisher to $worker_queue (send + Confirm, 256 unconfirmed at most)"
-out="$("$BIN/amqp-publish" publish --queue "$worker_queue" --count "$COUNT" --window 256)"
+say "  publishing with contracts::amqp::Publisher to $worker_queue (send + Confirm, 1024 unconfirmed at most)"
+out="$("$BIN/amqp-publish" publish --queue "$worker_queue" --count "$COUNT" --window 1024)"
 say "  $out"
 record "pub_rust_rate=$(field rate "$out")"
 
@@ -392,7 +392,7 @@ for i, row in enumerate(table):
         print("  ".join("-" * w for w in widths))
 print()
 print("* pika's BlockingConnection waits for each confirm before the next publish. The Publisher")
-print("  row: Publisher::send with up to 256 messages awaiting their Confirm, each one checked;")
+print("  row: Publisher::send with up to 1024 messages awaiting their Confirm, each one checked;")
 print("  32 tasks: Publisher::publish (awaits the confirm) from 32 tasks sharing one Publisher.")
 if "con_rust_cpu" in r and "con_py_cpu" in r:
     print(f"Consume, CPU per message: email-worker {r['con_rust_cpu']} us, pika {r['con_py_cpu']} us; "
