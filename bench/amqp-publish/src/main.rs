@@ -1,19 +1,23 @@
 //! amqp-publish: publishes `{"user_id":1,"message":"Hello, World!"}` through the
 //! generated `contracts::amqp::Publisher` and prints the rate, or does a queue chore.
 //!
-//!   amqp-publish publish (--typed | --queue Q) [--count 50000] [--in-flight 1]
+//!   amqp-publish publish (--typed | --queue Q) [--count 50000] [--window 256 | --tasks N]
 //!   amqp-publish info Q      # prints `messages=N consumers=N` (exit 3: no such queue)
 //!   amqp-publish purge Q
 //!   amqp-publish delete Q
 //!
-//! `--typed` publishes with `Publisher::publish`, i.e. to the queue that the message
-//! type names (`user_message`), the way user-api does; `--queue` uses `publish_to`.
-//! `--in-flight N` runs N publishing tasks over one shared `Publisher` (clones share its
-//! connection and confirm channel); each task awaits its message's confirm before
-//! sending the next, so at most N messages are unconfirmed at a time.
+//! `--typed` publishes to the queue that the message type names (`user_message`), the way
+//! user-api does; `--queue` publishes to a queue named at run time.
+//! `--window N` (the default, 256) is one task pipelining its confirms the way the
+//! `contracts::amqp` docs show: `Publisher::send` each message, await the oldest
+//! `Confirm` once N are unconfirmed, so every message's outcome is still checked.
+//! `--tasks N` instead runs N tasks over one shared `Publisher`, each awaiting its
+//! message's confirm (`Publisher::publish`) before sending the next: what N concurrent
+//! requests of user-api do.
 //! The broker is `AMQP_URL` (default `contracts::amqp::DEFAULT_AMQP_URL`).
 
 use std::{
+    collections::VecDeque,
     process::ExitCode,
     sync::{
         Arc,
@@ -34,7 +38,7 @@ use lapin::{
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-const USAGE: &str = "usage: amqp-publish publish (--typed | --queue Q) [--count N] [--in-flight N]\n       amqp-publish info|purge|delete QUEUE";
+const USAGE: &str = "usage: amqp-publish publish (--typed | --queue Q) [--count N] [--window N | --tasks N]\n       amqp-publish info|purge|delete QUEUE";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -60,18 +64,20 @@ async fn publish(args: &[String]) -> Result<ExitCode, Error> {
     let mut queue: Option<String> = None;
     let mut typed = false;
     let mut count = 50_000usize;
-    let mut in_flight = 1usize;
+    let mut window = 256usize;
+    let mut tasks: Option<usize> = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--typed" => typed = true,
             "--queue" => queue = Some(it.next().ok_or("--queue needs a value")?.clone()),
             "--count" => count = it.next().ok_or("--count needs a value")?.parse()?,
-            "--in-flight" => in_flight = it.next().ok_or("--in-flight needs a value")?.parse()?,
+            "--window" => window = it.next().ok_or("--window needs a value")?.parse()?,
+            "--tasks" => tasks = Some(it.next().ok_or("--tasks needs a value")?.parse()?),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}").into()),
         }
     }
-    if typed == queue.is_some() || in_flight == 0 {
+    if typed == queue.is_some() || window == 0 || tasks == Some(0) {
         return Err(USAGE.into());
     }
 
@@ -81,39 +87,64 @@ async fn publish(args: &[String]) -> Result<ExitCode, Error> {
         message: "Hello, World!".to_owned(),
     };
     // One message first: declares the queue on the publisher's channel, out of the timing.
-    let send = |publisher: Publisher, message: UserMessage, queue: Option<String>| async move {
-        match queue {
-            None => publisher.publish(&message).await,
-            Some(queue) => publisher.publish_to(&queue, &message).await,
-        }
-    };
-    send(publisher.clone(), message.clone(), queue.clone()).await?;
+    send(&publisher, &message, queue.as_deref()).await?.confirmed().await?;
+    let timed = count.saturating_sub(1);
 
-    let next = Arc::new(AtomicUsize::new(1));
     let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..in_flight {
-        let (publisher, message, queue, next) =
-            (publisher.clone(), message.clone(), queue.clone(), next.clone());
-        tasks.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < count {
-                send(publisher.clone(), message.clone(), queue.clone()).await?;
+    match tasks {
+        None => {
+            let mut in_flight = VecDeque::with_capacity(window);
+            for _ in 0..timed {
+                if in_flight.len() == window {
+                    let oldest: amqp::Confirm = in_flight.pop_front().expect("a full window");
+                    oldest.confirmed().await?;
+                }
+                in_flight.push_back(send(&publisher, &message, queue.as_deref()).await?);
             }
-            Ok::<_, amqp::PublishError>(())
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        joined??;
+            for confirm in in_flight {
+                confirm.confirmed().await?;
+            }
+        }
+        Some(tasks) => {
+            let next = Arc::new(AtomicUsize::new(0));
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..tasks {
+                let (publisher, message, queue, next) =
+                    (publisher.clone(), message.clone(), queue.clone(), next.clone());
+                set.spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < timed {
+                        match &queue {
+                            None => publisher.publish(&message).await?,
+                            Some(queue) => publisher.publish_to(queue, &message).await?,
+                        }
+                    }
+                    Ok::<_, amqp::PublishError>(())
+                });
+            }
+            while let Some(joined) = set.join_next().await {
+                joined??;
+            }
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
     publisher.close().await;
     // `count - 1` messages were timed: the first one went out before the clock started.
-    let timed = count.saturating_sub(1);
     println!(
         "messages={count} timed={timed} seconds={seconds:.3} rate={:.0}",
         timed as f64 / seconds
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn send(
+    publisher: &Publisher,
+    message: &UserMessage,
+    queue: Option<&str>,
+) -> Result<amqp::Confirm, amqp::PublishError> {
+    match queue {
+        None => publisher.send(message).await,
+        Some(queue) => publisher.send_to(queue, message).await,
+    }
 }
 
 async fn chore(cmd: &str, queue: &str) -> Result<ExitCode, Error> {
