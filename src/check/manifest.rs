@@ -449,14 +449,7 @@ fn read_struct<'de, T: Deserialize<'de>>(
 
 /// "did you mean" for serde's "unknown variant `x`, expected one of `a`, `b`".
 fn variant_hint(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown variant `")?;
-    let (given, expected) = rest.split_once('`')?;
-    let candidates: Vec<String> = expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(ToString::to_string)
-        .collect();
+    let (given, candidates) = crate::manifest::serde_expected(message, "variant")?;
     did_you_mean(given, candidates.iter())
         .or_else(|| Some(format!("use one of: {}", candidates.join(", "))))
 }

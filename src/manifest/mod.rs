@@ -126,16 +126,23 @@ pub fn locate_in(path: &Path, text: &str, keys: &[&str]) -> Location {
     }
 }
 
-/// "did you mean" for serde's "unknown field `x`, expected `a`, `b` or `c`".
-pub fn unknown_field_hint(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+/// The word given and the words expected in serde's "unknown field `x`, expected `a`,
+/// `b` or `c`" (`what` = "field") or "unknown variant `x`, expected one of `a`, `b`".
+pub fn serde_expected<'m>(message: &'m str, what: &str) -> Option<(&'m str, Vec<String>)> {
+    let rest = message.strip_prefix(&format!("unknown {what} `"))?;
     let (given, expected) = rest.split_once('`')?;
-    let candidates: Vec<String> = expected
+    let candidates = expected
         .split('`')
         .skip(1)
         .step_by(2)
         .map(ToString::to_string)
         .collect();
+    Some((given, candidates))
+}
+
+/// "did you mean" for serde's "unknown field `x`, expected `a`, `b` or `c`".
+pub fn unknown_field_hint(message: &str) -> Option<String> {
+    let (given, candidates) = serde_expected(message, "field")?;
     validate::did_you_mean(given, candidates.iter())
         .or_else(|| Some(format!("the keys here are: {}", candidates.join(", "))))
 }

@@ -56,6 +56,23 @@ pub fn run(
     }
 }
 
+/// What both runners share: where they run, which packages, which profile.
+fn select(cmd: &mut Command, root: &Path, packages: &[String], all: bool, release: bool) {
+    cmd.current_dir(root)
+        .stdin(Stdio::null())
+        .env("CARGO_TERM_COLOR", "never");
+    if all {
+        cmd.arg("--workspace");
+    } else {
+        for p in packages {
+            cmd.args(["-p", p]);
+        }
+    }
+    if release {
+        cmd.arg("--release");
+    }
+}
+
 fn temp_error(e: std::io::Error) -> Error {
     Error::new("cannot create a temporary file").source(e)
 }
@@ -75,20 +92,8 @@ fn run_nextest(root: &Path, packages: &[String], all: bool, release: bool) -> Re
     cmd.args(["nextest", "run", "--no-fail-fast", "--no-tests", "pass"])
         .arg("--tool-config-file")
         .arg(format!("msvc:{}", config.display()))
-        .args(["--profile", "default-msvc-test"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .env("CARGO_TERM_COLOR", "never");
-    if all {
-        cmd.arg("--workspace");
-    } else {
-        for p in packages {
-            cmd.args(["-p", p]);
-        }
-    }
-    if release {
-        cmd.arg("--release");
-    }
+        .args(["--profile", "default-msvc-test"]);
+    select(&mut cmd, root, packages, all, release);
     let log = fs_err::File::create(dir.path().join("output.txt"))?
         .into_parts()
         .0;
@@ -160,25 +165,12 @@ pub fn parse_junit(xml: &str) -> OwnTests {
 
 fn run_cargo_test(root: &Path, packages: &[String], all: bool, release: bool) -> Result<OwnTests> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.arg("test")
-        .args([
-            "--no-fail-fast",
-            "--message-format",
-            "json-render-diagnostics",
-        ])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .env("CARGO_TERM_COLOR", "never");
-    if all {
-        cmd.arg("--workspace");
-    } else {
-        for p in packages {
-            cmd.args(["-p", p]);
-        }
-    }
-    if release {
-        cmd.arg("--release");
-    }
+    cmd.arg("test").args([
+        "--no-fail-fast",
+        "--message-format",
+        "json-render-diagnostics",
+    ]);
+    select(&mut cmd, root, packages, all, release);
     // The file is read back through a second handle: the child's two share its offset.
     let (file, path) = tempfile::NamedTempFile::new()
         .map_err(|e| Error::new("cannot create a temporary file").source(e))?
