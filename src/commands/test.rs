@@ -147,7 +147,6 @@ fn contracts(
     let running_supervisor = std::thread::spawn(move || supervisor.run());
 
     let settled = rx.recv_timeout(Duration::from_secs(args.start_timeout));
-    let mut failed_services: Vec<String> = Vec::new();
     match settled {
         Ok(settled) => {
             let health = contract::health(&settled, start.elapsed());
@@ -158,7 +157,6 @@ fn contracts(
                 .collect();
             for c in &health {
                 if c.outcome == Outcome::Failed {
-                    failed_services.push(c.service.clone());
                     let recent: Vec<String> = settled
                         .instances
                         .iter()
@@ -183,11 +181,18 @@ fn contracts(
                 amqp_url.as_deref(),
             ));
             for c in checks.iter().filter(|c| c.outcome == Outcome::Failed) {
-                if !failed_services.contains(&c.service) {
-                    failed_services.push(c.service.clone());
-                    report
-                        .logs
-                        .insert(c.service.clone(), last_lines(&log_path, &c.service));
+                // A failed call is as much the peer's story: its lines are shown too.
+                let peer = c
+                    .name
+                    .strip_prefix("calls ")
+                    .and_then(|call| call.split('/').next())
+                    .filter(|peer| plan.instances.iter().any(|i| i.service == *peer));
+                for service in std::iter::once(c.service.as_str()).chain(peer) {
+                    if !report.logs.contains_key(service) {
+                        report
+                            .logs
+                            .insert(service.to_string(), last_lines(&log_path, service));
+                    }
                 }
             }
             report.cases.extend(checks);

@@ -253,6 +253,8 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
         both(&out)
     );
     assert!(!report.contains("FAILED user-service contract"), "{report}");
+    // The peer's own lines are shown beside the caller's.
+    assert!(report.contains("last lines of user-service:"), "{report}");
     s.write("services.toml", &manifest);
     s.write("services/user-service/src/service.rs", &service);
     assert_ports_free(&ports);
