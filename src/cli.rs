@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Scaffold, check and run Rust microservice workspaces from one manifest",
     long_about = "msvc keeps a workspace of Rust microservices (REST, gRPC, RabbitMQ workers) \
-in step with one manifest, services.toml: it renders new services from templates and \
-regenerates docker-compose.yml and the shared contracts crate whenever the manifest changes.",
+in step with one manifest, services.toml: it renders new services from templates, \
+regenerates docker-compose.yml, the shared contracts crate and the deployment files whenever \
+the manifest changes, checks the wiring, runs the whole system locally and tests it.",
     after_help = "Examples:
   msvc init shop                          create a workspace in ./shop
   msvc new user-service --grpc            add a gRPC service
@@ -423,6 +424,9 @@ const TEST_HELP: &str =
      instance of the peer, by server reflection (v1, else v1alpha), and a call of it
      with an empty request answers anything but UNIMPLEMENTED; the case is the
      caller's, named `calls peer/Service.Method`;
+   - every queue carries a message to each consumer instance: msvc publishes probe
+     messages (header x-msvc-probe) that the worker template acks without calling its
+     handler and answers on the probe's reply_to queue;
    - each case of contracts.toml beside services.toml gets its expected answer:
        [[case]]
        service = \"user-api\"
@@ -433,7 +437,8 @@ const TEST_HELP: &str =
    Then every service is stopped, also on failure or Ctrl-C.
 
 Report: a table per service (passed, failed, skipped, time) and, for a service that
-failed, its last output lines; the full logs are in .msvc/up.log.
+failed, its last output lines (for a failed call, the peer's too); the full logs are in
+.msvc/up.log.
 Exit codes: 0 all passed, 1 something failed, 2 bad input (services.toml, contracts.toml).
 
 Examples:
