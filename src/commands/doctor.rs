@@ -24,9 +24,10 @@ struct Finding {
 }
 
 pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
-    let ws = Workspace::find(cwd)
-        .ok()
-        .and_then(|root| Workspace::load(&root).ok());
+    let root = Workspace::find(cwd).ok();
+    // A manifest that does not load is a finding of its own, not "no workspace".
+    let loaded = root.as_ref().map(|root| Workspace::load(root));
+    let ws = loaded.as_ref().and_then(|l| l.as_ref().ok());
     let uses_queues = ws.as_ref().is_some_and(|w| !w.manifest.queues().is_empty());
     let amqp_url = std::env::var("AMQP_URL").ok().unwrap_or_else(|| {
         ws.as_ref()
@@ -110,12 +111,32 @@ pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
         ),
         None => findings.insert(
             0,
-            Finding {
-                name: "workspace",
-                required: false,
-                ok: false,
-                detail: "no services.toml here or above".into(),
-                hint: Some("run `msvc init NAME`, or pass -C DIR".into()),
+            match &loaded {
+                Some(Err(e)) => Finding {
+                    name: "workspace",
+                    required: true,
+                    ok: false,
+                    detail: match &e.location {
+                        Some(at) => format!(
+                            "{} does not load: {}",
+                            std::env::current_dir()
+                                .map_or(at.path.clone(), |here| {
+                                    crate::error::relative_path(&at.path, &here)
+                                })
+                                .display(),
+                            e.message
+                        ),
+                        None => format!("services.toml does not load: {}", e.message),
+                    },
+                    hint: Some("`msvc check` shows where and how to fix it".into()),
+                },
+                _ => Finding {
+                    name: "workspace",
+                    required: false,
+                    ok: false,
+                    detail: "no services.toml here or above".into(),
+                    hint: Some("run `msvc init NAME`, or pass -C DIR".into()),
+                },
             },
         ),
     }
@@ -127,6 +148,7 @@ pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
         for f in &findings {
             let mark = match (f.ok, f.required) {
                 (true, _) => "ok     ",
+                (false, true) if f.name == "workspace" => "BROKEN ",
                 (false, true) => "MISSING",
                 (false, false) => "absent ",
             };

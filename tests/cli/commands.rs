@@ -361,6 +361,24 @@ fn doctor_reports_as_json() {
 }
 
 #[test]
+fn doctor_says_when_the_manifest_does_not_load() {
+    let s = Scratch::with_workspace();
+    let text = s.read("services.toml");
+    s.write(
+        "services.toml",
+        &format!("{text}\n[services.x]\nkind = \"rset\"\n"),
+    );
+    let out = s.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("BROKEN   workspace  services.toml does not load: "),
+        "{report}"
+    );
+    assert!(report.contains("msvc check"), "{report}");
+}
+
+#[test]
 fn help_has_examples() {
     let s = Scratch::new();
     let out = s.ok(&["new", "--help"]);
