@@ -10,6 +10,7 @@ pub mod printer;
 pub mod render;
 pub mod supervisor;
 pub mod testing;
+pub mod url;
 
 use std::path::PathBuf;
 

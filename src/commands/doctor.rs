@@ -249,18 +249,9 @@ fn broker(url: &str, required: bool) -> Finding {
 
 /// `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`).
 fn amqp_host_port(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let host_port = authority.rsplit('@').next()?;
-    if host_port.is_empty() {
-        return None;
-    }
-    if host_port.contains(':') {
-        Some(host_port.to_string())
-    } else {
-        let port = if scheme == "amqps" { 5671 } else { 5672 };
-        Some(format!("{host_port}:{port}"))
-    }
+    crate::url::AmqpUrl::parse(url)
+        .filter(|u| !u.host.is_empty())
+        .map(|u| u.address())
 }
 
 #[cfg(test)]

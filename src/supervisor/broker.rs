@@ -37,22 +37,15 @@ pub struct PrivateNode {
     pub env: BTreeMap<String, String>,
 }
 
-/// `host` and `port` of an `amqp://user:pass@host:port/vhost` URL.
+/// `host` and `port` of an `amqp://user:pass@host:port/vhost` URL; no host is this machine.
 pub fn host_port(url: &str) -> Option<(String, u16)> {
-    let rest = url
-        .strip_prefix("amqp://")
-        .or_else(|| url.strip_prefix("amqps://"))?;
-    let authority = rest.split('/').next()?;
-    let host_port = authority.rsplit('@').next()?;
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
-        _ => (host_port, 5672),
+    let url = crate::url::AmqpUrl::parse(url)?;
+    let host = if url.host.is_empty() {
+        "127.0.0.1".to_string()
+    } else {
+        url.host
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((
-        if host.is_empty() { "127.0.0.1" } else { host }.to_string(),
-        port,
-    ))
+    Some((host, url.port))
 }
 
 /// Decides where the broker comes from, before anything starts.

@@ -6,6 +6,8 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::url::AmqpUrl;
+
 const FRAME_METHOD: u8 = 1;
 const FRAME_HEADER: u8 = 2;
 const FRAME_BODY: u8 = 3;
@@ -17,62 +19,6 @@ const CHANNEL: u16 = 1;
 pub struct AmqpClient {
     stream: TcpStream,
     frame_max: u32,
-}
-
-/// `amqp://user:pass@host:port/vhost`, the parts the client needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AmqpUrl {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: String,
-    pub vhost: String,
-}
-
-impl AmqpUrl {
-    pub fn parse(url: &str) -> Option<Self> {
-        let rest = url.strip_prefix("amqp://")?;
-        let (auth, rest) = rest.rsplit_once('@').unwrap_or(("guest:guest", rest));
-        let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
-        let (hostport, vhost) = rest.split_once('/').unwrap_or((rest, ""));
-        let vhost = vhost.split('?').next().unwrap_or("");
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse().ok()?),
-            None => (hostport, 5672),
-        };
-        Some(Self {
-            host: host.to_string(),
-            port,
-            user: decode(user),
-            password: decode(password),
-            vhost: if vhost.is_empty() {
-                "/".to_string()
-            } else {
-                decode(vhost)
-            },
-        })
-    }
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len() + 1
-            && let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn bad(message: impl Into<String>) -> io::Error {
@@ -353,28 +299,6 @@ impl AmqpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_urls() {
-        let u = AmqpUrl::parse("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
-        assert_eq!(
-            u,
-            AmqpUrl {
-                host: "127.0.0.1".into(),
-                port: 5672,
-                user: "guest".into(),
-                password: "guest".into(),
-                vhost: "/".into()
-            }
-        );
-        let u = AmqpUrl::parse("amqp://me:p%40ss@broker/shop").unwrap();
-        assert_eq!(
-            (u.port, u.password.as_str(), u.vhost.as_str()),
-            (5672, "p@ss", "shop")
-        );
-        assert_eq!(AmqpUrl::parse("amqp://broker").unwrap().vhost, "/");
-        assert!(AmqpUrl::parse("http://x").is_none());
-    }
 
     /// Against the real broker at 127.0.0.1:5672 (skipped when there is none, outside CI).
     #[test]

@@ -704,9 +704,11 @@ fn probe_queue(
     queue: &str,
     want: &[(&str, String, i32)],
 ) -> std::result::Result<(Vec<i32>, usize), String> {
-    use super::amqp::{AmqpClient, AmqpUrl};
+    use super::amqp::AmqpClient;
+    use crate::url::AmqpUrl;
     let parsed =
-        AmqpUrl::parse(url).ok_or_else(|| "the broker URL does not read as amqp://".to_string())?;
+        // The probe client speaks plain AMQP only.
+        AmqpUrl::parse(url).filter(|u| !u.tls).ok_or_else(|| "the broker URL does not read as amqp://".to_string())?;
     let mut client =
         AmqpClient::connect(&parsed, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let reply_to = client.declare("").map_err(|e| e.to_string())?;

@@ -11,6 +11,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
 use prost_types::FileDescriptorProto;
 
+use crate::url::percent_decode;
+
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `grpc-status` of a method the server does not serve.
@@ -290,27 +292,6 @@ fn unframe(mut data: Bytes) -> Result<Vec<Bytes>, String> {
         out.push(data.split_to(len));
     }
     Ok(out)
-}
-
-/// `grpc-message` is percent-encoded.
-fn percent_decode(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = bytes.get(i + 1..i + 3)
-            && let Some(b) = std::str::from_utf8(hex)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `NOT_FOUND`, the name of a gRPC status code.
