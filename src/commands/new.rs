@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::check::diagnostic::slash_path;
 use crate::cli::NewArgs;
 use crate::error::{Error, Result};
 use crate::manifest::edit::ManifestEdit;
@@ -309,11 +310,4 @@ fn read_proto(file: &Path) -> Result<String> {
         ))
         .hint("pass the path of an existing .proto file to --proto")
     })
-}
-
-fn slash_path(p: &Path) -> String {
-    p.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }

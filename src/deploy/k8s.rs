@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::slash;
+use crate::check::diagnostic::slash_path;
 use crate::error::Result;
 use crate::manifest::model::{Autoscale, Kind, Manifest, Resources, parse_duration_ms};
 use crate::render::Renderer;
@@ -260,11 +260,11 @@ pub fn overlays_patching(root: &Path, service: &str) -> Vec<String> {
         .filter(|rel| {
             crate::render::plan::read_regular(&root.join(rel)).is_some_and(|t| t.contains(&patch))
         })
-        .map(|rel| slash(&rel))
+        .map(|rel| slash_path(&rel))
         .collect()
 }
 
 /// Whether `path` (relative, `/`-separated) is one of the generated base files.
 pub fn is_base(path: &Path) -> bool {
-    slash(path).starts_with(&format!("{BASE_DIR}/"))
+    slash_path(path).starts_with(&format!("{BASE_DIR}/"))
 }

@@ -4,8 +4,6 @@
 pub mod k8s;
 pub mod prometheus;
 
-use std::path::Path;
-
 use crate::error::Result;
 use crate::manifest::model::Manifest;
 use crate::render::Renderer;
@@ -21,9 +19,4 @@ pub fn plan_existing(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manif
         prometheus::plan(plan, renderer, manifest)?;
     }
     Ok(())
-}
-
-/// `deploy/k8s/base/user-api.yaml` as a `/`-separated string, whatever the platform.
-pub fn slash(path: &Path) -> String {
-    path.to_string_lossy().replace('\\', "/")
 }

@@ -96,18 +96,10 @@ pub fn metrics_port(kind: Kind, port: Option<u16>, admin_port: Option<u16>) -> O
 
 /// `amqp://user:pw@host:5672/%2f` -> `host` (127.0.0.1 when it cannot be read).
 fn broker_host(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host_port.starts_with('[') {
-        host_port.split_inclusive(']').next().unwrap_or(host_port)
-    } else {
-        host_port.split(':').next().unwrap_or(host_port)
-    };
-    if host.is_empty() {
-        "127.0.0.1".into()
-    } else {
-        host.into()
+    match crate::url::AmqpUrl::parse(url) {
+        Some(u) if u.host.contains(':') => format!("[{}]", u.host),
+        Some(u) if !u.host.is_empty() => u.host,
+        _ => "127.0.0.1".into(),
     }
 }
 
