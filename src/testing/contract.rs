@@ -706,9 +706,10 @@ fn probe_queue(
 ) -> std::result::Result<(Vec<i32>, usize), String> {
     use super::amqp::AmqpClient;
     use crate::url::AmqpUrl;
-    let parsed =
-        // The probe client speaks plain AMQP only.
-        AmqpUrl::parse(url).filter(|u| !u.tls).ok_or_else(|| "the broker URL does not read as amqp://".to_string())?;
+    // The probe client speaks plain AMQP only.
+    let parsed = AmqpUrl::parse(url)
+        .filter(|u| !u.tls)
+        .ok_or_else(|| "the broker URL does not read as amqp://".to_string())?;
     let mut client =
         AmqpClient::connect(&parsed, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let reply_to = client.declare("").map_err(|e| e.to_string())?;
