@@ -16,6 +16,8 @@
 #
 #   bash bench/services.sh                # needs root for `apt-get install wrk` if missing
 #   DURATION=5 COUNT=20000 IDLE_WAIT=0 bash bench/services.sh
+#   SCENARIOS=amqp bash bench/services.sh   # some of: rest (1, the template), grpc (1, the
+#                                           # chain, and 2), amqp (3)
 #
 # Needs the RabbitMQ at AMQP_URL (default 127.0.0.1:5672, guest/guest). It is shared:
 # the script never stops it and uses queues of its own, deleted afterwards, for pika and
@@ -30,8 +32,13 @@ DURATION="${DURATION:-10}"          # seconds per HTTP / gRPC measurement
 WARMUP="${WARMUP:-2}"               # seconds of load before each measurement
 CONNS="${CONNS:-32}"                # wrk connections / gRPC calls in flight
 COUNT="${COUNT:-50000}"             # AMQP messages
-PREFETCH=128                        # the worker's PREFETCH; pika uses the same
+PREFETCH=256                        # the worker's PREFETCH; pika uses the same
 IDLE_WAIT="${IDLE_WAIT:-30}"        # seconds to wait for other processes to quieten
+SCENARIOS="${SCENARIOS:-rest grpc amqp}"
+for s in $SCENARIOS; do
+  case "$s" in rest | grpc | amqp) ;; *) echo "SCENARIOS: unknown scenario '$s' (rest, grpc, amqp)" >&2; exit 2 ;; esac
+done
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/bench}"
 # Ports away from the example's defaults (5000, 50051, 9100, 9101), which the test
@@ -217,6 +224,7 @@ grpc_run() {
 }
 
 # --- 1. REST ----------------------------------------------------------------------------
+if want rest; then
 say "REST: the REST template (bench-api) vs Flask + gunicorn -w 2, wrk -t2 -c$CONNS -d${DURATION}s"
 busy rest
 start bench-api "${rust_env[@]}" PORT=$P_REST "$BIN/bench-api"; pid=$last_pid
@@ -230,7 +238,9 @@ wait_port $P_FLASK flask
 curl -fsS "http://127.0.0.1:$P_FLASK/user/1" >/dev/null || die "flask: GET /user/1 failed"
 wrk_run rest_py "http://127.0.0.1:$P_FLASK/user/1"
 stop "$pid"
+fi
 
+if want grpc; then
 say "REST -> gRPC chain: user-api -> user-service vs Flask (gunicorn -w 2) -> grpcio"
 busy chain
 start user-service "${rust_env[@]}" PORT=$P_GRPC ADMIN_PORT=$P_GRPC_ADMIN "$BIN/user-service"; svc=$last_pid
@@ -257,8 +267,10 @@ curl -fsS "http://127.0.0.1:$P_FLASK_CHAIN/user/1" >/dev/null || die "flask-chai
 wrk_run chain_py "http://127.0.0.1:$P_FLASK_CHAIN/user/1"
 stop "$api"
 stop "$svc"
+fi
 
 # --- 3. AMQP -----------------------------------------------------------------------------
+if want amqp; then
 say "AMQP: $COUNT messages, confirms + acks, prefetch $PREFETCH"
 busy amqp
 # CPU seconds a process has used; for the broker's share of the consume runs.
@@ -329,6 +341,7 @@ say "  pika: consume with acks"
 b0="$(broker_cpu)"; out="$(pika consume)"; b1="$(broker_cpu)"; say "  $out"
 record "con_py_rate=$(field rate "$out")" "con_py_cpu=$(per_msg_us 0 "$(field cpu_s "$out")")" "con_py_broker=$(per_msg_us "$b0" "$b1")"
 pika delete >/dev/null || true
+fi
 
 # --- table -------------------------------------------------------------------------------
 say "done in $((SECONDS - started))s"
