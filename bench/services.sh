@@ -164,7 +164,7 @@ record() { printf '%s\n' "$*" >>"$RESULTS"; } # key=value ...
 
 # busy NAME: how busy the machine's CPUs were (%) over one second before a scenario,
 # while none of the bench's processes run: other users' builds and tests skew figures.
-# Waits up to IDLE_WAIT seconds for it to drop under 20%, then goes on with a warning.
+# Waits up to IDLE_WAIT seconds for it to drop under 5%, then goes on (with a warning from 20%).
 busy() {
   local pct waited=0
   while :; do
@@ -177,7 +177,7 @@ t0, i0 = snap(); time.sleep(1); t1, i1 = snap()
 print(round(100 * (1 - (i1 - i0) / max(t1 - t0, 1))))
 PY
     )"
-    if [ "$pct" -lt 20 ] || [ "$waited" -ge "$IDLE_WAIT" ]; then break; fi
+    if [ "$pct" -lt 5 ] || [ "$waited" -ge "$IDLE_WAIT" ]; then break; fi
     [ "$waited" -gt 0 ] || say "  the machine is ${pct}% busy with other processes: waiting up to ${IDLE_WAIT}s"
     sleep 4; waited=$((waited + 5))
   done
