@@ -47,6 +47,8 @@ P_REST=18080 P_API=18000 P_GRPC=18051 P_GRPC_ADMIN=18100 P_WORKER_ADMIN=18101
 P_FLASK=18090 P_FLASK_CHAIN=18091 P_GRPCIO=18052
 
 say() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh  # the working directory is the repository's root
 die() { say "error: $*"; exit 1; }
 
 # --- tools ---------------------------------------------------------------------------
@@ -162,27 +164,10 @@ RESULTS="$scratch/results"
 : >"$RESULTS"
 record() { printf '%s\n' "$*" >>"$RESULTS"; } # key=value ...
 
-# busy NAME: how busy the machine's CPUs were (%) over one second before a scenario,
-# while none of the bench's processes run: other users' builds and tests skew figures.
-# Waits up to IDLE_WAIT seconds for it to drop under 5%, then goes on (with a warning from 20%).
+# busy NAME: waits for a quiet machine before NAME and records how busy it was.
 busy() {
-  local pct waited=0
-  while :; do
-    pct="$(python3 - <<'PY'
-import time
-def snap():
-    v = list(map(int, open("/proc/stat").readline().split()[1:]))
-    return sum(v), v[3] + v[4]  # total, idle + iowait
-t0, i0 = snap(); time.sleep(1); t1, i1 = snap()
-print(round(100 * (1 - (i1 - i0) / max(t1 - t0, 1))))
-PY
-    )"
-    if [ "$pct" -lt 5 ] || [ "$waited" -ge "$IDLE_WAIT" ]; then break; fi
-    [ "$waited" -gt 0 ] || say "  the machine is ${pct}% busy with other processes: waiting up to ${IDLE_WAIT}s"
-    sleep 4; waited=$((waited + 5))
-  done
-  record "busy_$1=$pct"
-  [ "$pct" -lt 20 ] || say "  WARNING: the machine was ${pct}% busy with other processes just before this scenario"
+  quiet_machine "$1"
+  record "busy_$1=$BUSY"
 }
 
 # wrk_run NAME URL: warm-up, then the measured run; records NAME_rps / NAME_p99 (ms).

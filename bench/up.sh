@@ -26,6 +26,8 @@ export KILL_WAIT="${KILL_WAIT:-10}"    # seconds to watch for leftovers after a 
 IDLE_WAIT="${IDLE_WAIT:-30}"           # seconds to wait for other processes to quieten
 
 say() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh  # the working directory is the repository's root
 die() { say "error: $*"; exit 1; }
 
 # --- tools -----------------------------------------------------------------------------
@@ -56,26 +58,10 @@ export MSVC
 versions="msvc $("$MSVC" --version | awk '{print $2}'), honcho $(python3 -m honcho --version | awk '{print $2}'), node-foreman $(nf --version), $(python3 --version), node $(node --version)"
 say "$versions"
 
-# busy NAME: how busy the CPUs were (%) over one second, while none of the bench's
-# processes run; waits up to IDLE_WAIT seconds for it to drop under 20%.
+# busy NAME: waits for a quiet machine before NAME and records how busy it was.
 busy() {
-  local pct waited=0
-  while :; do
-    pct="$(python3 - <<'PY'
-import time
-def snap():
-    v = list(map(int, open("/proc/stat").readline().split()[1:]))
-    return sum(v), v[3] + v[4]  # total, idle + iowait
-t0, i0 = snap(); time.sleep(1); t1, i1 = snap()
-print(round(100 * (1 - (i1 - i0) / max(t1 - t0, 1))))
-PY
-    )"
-    if [ "$pct" -lt 20 ] || [ "$waited" -ge "$IDLE_WAIT" ]; then break; fi
-    [ "$waited" -gt 0 ] || say "  the machine is ${pct}% busy with other processes: waiting up to ${IDLE_WAIT}s"
-    sleep 4; waited=$((waited + 5))
-  done
-  echo "busy_$1=$pct" >>"$work/results"
-  [ "$pct" -lt 20 ] || say "  WARNING: the machine was ${pct}% busy with other processes before $1"
+  quiet_machine "$1"
+  echo "busy_$1=$BUSY" >>"$work/results"
 }
 
 : >"$work/results"

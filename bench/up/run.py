@@ -183,27 +183,25 @@ def cpu_ticks(pid):
         return None
 
 
-def rss_kib(pid):
+def kib_field(path, key):
+    """The kB figure of the line starting with `key` in a /proc file, 0 if unreadable."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kib(pid):
+    return kib_field(f"/proc/{pid}/status", "VmRSS:")
 
 
 def pss_kib(pid):
     """Proportional set size: shared pages (honcho's forked workers) counted once overall."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return kib_field(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def name_of(cmdline):

@@ -110,25 +110,17 @@ pub fn rest_routes(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Ca
         for op in &api.operations {
             let name = format!("route {} {}", op.http_method, op.path);
             if !running.contains(service) {
-                cases.push(contract(
-                    service,
-                    &name,
-                    Outcome::Skipped,
-                    Some(format!("{service} is not running")),
-                    Duration::ZERO,
-                ));
+                cases.push(skipped(service, &name, format!("{service} is not running")));
                 continue;
             }
             if op.http_method != "GET" {
-                cases.push(contract(
+                cases.push(skipped(
                     service,
                     &name,
-                    Outcome::Skipped,
-                    Some(format!(
+                    format!(
                         "not sent: a {} may change data; a case in contracts.toml can test it",
                         op.http_method
-                    )),
-                    Duration::ZERO,
+                    ),
                 ));
                 continue;
             }
@@ -189,8 +181,7 @@ pub fn grpc_calls(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Cas
                 continue;
             }
             let name = format!("calls {call}");
-            let skip =
-                |why: String| contract(caller, &name, Outcome::Skipped, Some(why), Duration::ZERO);
+            let skip = |why: String| skipped(caller, &name, why);
             if !plan.order.iter().any(|s| s == peer) {
                 cases.push(skip(format!(
                     "{peer} is not part of this run (add it to {caller}'s depends_on)"
@@ -425,13 +416,7 @@ pub fn user_cases(cases: &[UserCase], plan: &RunPlan, running: &[String]) -> Vec
         .map(|c| {
             let name = c.name();
             if !running.contains(&c.service) {
-                return contract(
-                    &c.service,
-                    &name,
-                    Outcome::Skipped,
-                    Some(format!("{} is not running", c.service)),
-                    Duration::ZERO,
-                );
+                return skipped(&c.service, &name, format!("{} is not running", c.service));
             }
             let Some(port) = plan
                 .instances
@@ -439,13 +424,7 @@ pub fn user_cases(cases: &[UserCase], plan: &RunPlan, running: &[String]) -> Vec
                 .find(|i| i.service == c.service)
                 .and_then(|i| i.port)
             else {
-                return contract(
-                    &c.service,
-                    &name,
-                    Outcome::Skipped,
-                    Some(format!("{} has no port", c.service)),
-                    Duration::ZERO,
-                );
+                return skipped(&c.service, &name, format!("{} has no port", c.service));
             };
             let start = Instant::now();
             let body = c.body.as_ref().map(ToString::to_string);
@@ -518,6 +497,11 @@ fn contract(
         message,
         time,
     }
+}
+
+/// A case not run, and why.
+fn skipped(service: &str, name: &str, why: String) -> Case {
+    contract(service, name, Outcome::Skipped, Some(why), Duration::ZERO)
 }
 
 /// `/user/{id}` -> `/user/1`.
@@ -638,13 +622,7 @@ pub fn queue_probes(
         let mut want: Vec<(&str, String, i32)> = Vec::new();
         for service in &consumers {
             if !running.iter().any(|r| r == service) {
-                cases.push(contract(
-                    service,
-                    &name,
-                    Outcome::Skipped,
-                    Some(format!("{service} is not running")),
-                    Duration::ZERO,
-                ));
+                cases.push(skipped(service, &name, format!("{service} is not running")));
                 continue;
             }
             for i in settled

@@ -397,6 +397,14 @@ fn attach_failures(cases: &mut [Case], texts: &mut BTreeMap<String, String>) {
 mod tests {
     use super::*;
 
+    /// Service, name and outcome of each case.
+    fn outcomes(own: &OwnTests) -> Vec<(&str, &str, Outcome)> {
+        own.cases
+            .iter()
+            .map(|c| (c.service.as_str(), c.name.as_str(), c.outcome))
+            .collect()
+    }
+
     #[test]
     fn reads_nextest_junit() {
         let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -411,11 +419,7 @@ boom
   </testsuite>
 </testsuites>"#;
         let own = parse_junit(xml);
-        let got: Vec<(&str, &str, Outcome)> = own
-            .cases
-            .iter()
-            .map(|c| (c.service.as_str(), c.name.as_str(), c.outcome))
-            .collect();
+        let got = outcomes(&own);
         assert_eq!(
             got,
             [
@@ -482,11 +486,7 @@ test services/user-api/src/lib.rs - run (line 3) ... ok
 "#;
         let dirs = package_dirs(Path::new("/ws"), &["user-api".to_string()]);
         let own = parse(text, &dirs);
-        let got: Vec<(&str, &str, Outcome)> = own
-            .cases
-            .iter()
-            .map(|c| (c.service.as_str(), c.name.as_str(), c.outcome))
-            .collect();
+        let got = outcomes(&own);
         assert_eq!(
             got,
             [

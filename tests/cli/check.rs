@@ -9,7 +9,7 @@ use std::process::Output;
 
 use serde::Deserialize;
 
-use crate::support::{Scratch, stderr, stdout};
+use crate::support::{Scratch, example, stderr, stdout};
 
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
@@ -59,14 +59,6 @@ struct Replace {
 struct Append {
     file: String,
     text: String,
-}
-
-/// The example system, in `shop/` of a scratch directory.
-fn example() -> Scratch {
-    let s = Scratch::new();
-    let out = s.run_in(s.path(), &["init", "shop", "--example", "-q"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    s
 }
 
 fn git(s: &Scratch, args: &[&str]) {

@@ -1,6 +1,6 @@
 //! What each command does to a workspace, as a user sees it.
 
-use crate::support::{Scratch, snapshot_tree, stderr, stdout};
+use crate::support::{Scratch, example, snapshot_tree, stderr, stdout};
 
 #[test]
 fn init_creates_a_workspace() {
@@ -518,9 +518,7 @@ fn rest_dependency_gets_a_typed_client_from_openapi() {
 
 #[test]
 fn init_example_records_the_system() {
-    let s = Scratch::new();
-    let out = s.run_in(s.path(), &["init", "shop", "--example"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let s = example();
     let m: toml::Table = toml::from_str(&s.read("services.toml")).unwrap();
     let api = &m["services"]["user-api"];
     assert_eq!(api["port"].as_integer(), Some(5000));

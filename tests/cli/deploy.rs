@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::generated::tool;
-use crate::support::{Scratch, dump_tree, snapshot_tree, stderr, stdout};
+use crate::support::{Scratch, dump_tree, example, snapshot_tree, stderr, stdout};
 
 /// The Kubernetes version the manifests are validated against (a schema
 /// kubernetes-validate ships, so it works offline).
@@ -16,13 +16,6 @@ fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_snapshot_path("../snapshots");
     s.set_prepend_module_to_snapshot(false);
-    s
-}
-
-fn example() -> Scratch {
-    let s = Scratch::new();
-    let out = s.run_in(s.path(), &["init", "shop", "--example", "-q"]);
-    assert!(out.status.success(), "{}", stderr(&out));
     s
 }
 

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::generated::{cargo, compose_binary, fmt_and_clippy, in_ci, shared_target_dir, tool};
-use crate::support::{Scratch, broker_reachable, free_port, http, run_tool};
+use crate::generated::{cargo, compose_binary, fmt_and_clippy, shared_target_dir, tool};
+use crate::support::{broker_or_skip, example, free_port, http, run_tool};
 
 /// Children killed when the test ends, however it ends.
 struct Processes(Vec<Child>);
@@ -65,20 +65,10 @@ fn ready(port: u16) -> bool {
 
 #[test]
 fn example_system_runs_end_to_end() {
-    if !broker_reachable() {
-        assert!(!in_ci(), "RabbitMQ at 127.0.0.1:5672 is required under CI");
-        eprintln!(
-            "\n!!! SKIPPING example_system_runs_end_to_end: no RabbitMQ at 127.0.0.1:5672 !!!\n"
-        );
+    if !broker_or_skip("example_system_runs_end_to_end") {
         return;
     }
-    let s = Scratch::new();
-    let out = s.run_in(s.path(), &["init", "shop", "--example"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let s = example();
     let ws = s.ws();
 
     fmt_and_clippy(&ws);

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -185,47 +184,32 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A minimal HTTP/1.1 exchange: status and body.
+/// A minimal HTTP/1.1 exchange: status and body (chunked bodies joined), `None` when
+/// nothing answers; the client `msvc test` uses.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let body = body.unwrap_or("");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let (head, rest) = response.split_once("\r\n\r\n")?;
-    // Bodies may come chunked; keep only the JSON or text payload.
-    let text = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    Some((status, text))
+    msvc::testing::contract::http(port, method, path, body).ok()
 }
 
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
+/// The example system, in `shop/` of a scratch directory.
+pub fn example() -> Scratch {
+    let s = Scratch::new();
+    let out = s.run_in(s.path(), &["init", "shop", "--example", "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    s
+}
+
+/// Whether the broker is there for `test`, which needs it: under CI its absence fails the
+/// test; elsewhere the test is skipped, loudly.
+pub fn broker_or_skip(test: &str) -> bool {
+    if broker_reachable() {
+        return true;
     }
-    out
+    assert!(
+        !crate::generated::in_ci(),
+        "RabbitMQ at 127.0.0.1:5672 is required under CI"
+    );
+    eprintln!("\n!!! SKIPPING {test}: no RabbitMQ at 127.0.0.1:5672 !!!\n");
+    false
 }
 
 /// Whether the broker the tests use (127.0.0.1:5672) answers.

@@ -11,8 +11,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::generated::{in_ci, shared_target_dir};
-use crate::support::{Scratch, broker_reachable, free_port};
+use crate::generated::shared_target_dir;
+use crate::support::{Scratch, broker_or_skip, example, free_port};
 
 fn msvc_test(ws: &Path, args: &[&str]) -> Output {
     msvc_test_with(ws, args, &[])
@@ -67,16 +67,10 @@ fn assert_ports_free(ports: &[u16]) {
 
 #[test]
 fn test_command_passes_on_the_example_and_reports_each_break() {
-    if !broker_reachable() {
-        assert!(!in_ci(), "RabbitMQ at 127.0.0.1:5672 is required under CI");
-        eprintln!(
-            "\n!!! SKIPPING test_command_passes_on_the_example_and_reports_each_break: no RabbitMQ at 127.0.0.1:5672 !!!\n"
-        );
+    if !broker_or_skip("test_command_passes_on_the_example_and_reports_each_break") {
         return;
     }
-    let s = Scratch::new();
-    let out = s.run_in(s.path(), &["init", "shop", "--example"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = example();
     let ws = s.ws();
     // Ports of this run only, so the test never meets another user of 5000 or 50051.
     let ports = [free_port(), free_port(), free_port(), free_port()];

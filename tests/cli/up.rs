@@ -18,7 +18,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::generated::{in_ci, shared_target_dir, tool};
-use crate::support::{Scratch, broker_reachable, free_port, http};
+use crate::support::{Scratch, broker_or_skip, broker_reachable, example, free_port, http};
 
 fn msvc() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_msvc"));
@@ -587,14 +587,10 @@ fn status_logs_and_restart_say_when_no_up_runs() {
 
 #[test]
 fn up_runs_the_example_system() {
-    if !broker_reachable() {
-        assert!(!in_ci(), "RabbitMQ at 127.0.0.1:5672 is required under CI");
-        eprintln!("\n!!! SKIPPING up_runs_the_example_system: no RabbitMQ at 127.0.0.1:5672 !!!\n");
+    if !broker_or_skip("up_runs_the_example_system") {
         return;
     }
-    let s = Scratch::new();
-    let out = s.run_in(s.path(), &["init", "shop", "--example"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = example();
     let ws = s.ws();
     // Ports of this run only, so the test never meets another user of 5000 or 50051.
     let manifest = fs_err::read_to_string(ws.join("services.toml")).unwrap();
@@ -755,23 +751,11 @@ fn up_prints_compile_errors_and_starts_nothing() {
         free_port(),
         free_port()
     ));
-    fs_err::write(
-        ws.join("Cargo.toml"),
-        "[workspace]\nmembers = [\"services/broken\"]\nresolver = \"3\"\n",
-    )
-    .unwrap();
-    let krate = ws.join("services/broken");
-    fs_err::create_dir_all(krate.join("src")).unwrap();
-    fs_err::write(
-        krate.join("Cargo.toml"),
-        "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
-    )
-    .unwrap();
-    fs_err::write(
-        krate.join("src/main.rs"),
+    one_crate_workspace(
+        &ws,
+        "broken",
         "fn main() {\n    let x: u32 = \"text\";\n}\n",
-    )
-    .unwrap();
+    );
     let out = msvc()
         .arg("up")
         .current_dir(&ws)
@@ -901,20 +885,9 @@ fn up_release_builds_and_restarts_in_release() {
         "[services.tiny]\nkind = \"rest\"\nport = {}\n",
         free_port()
     ));
-    fs_err::write(
-        ws.join("Cargo.toml"),
-        "[workspace]\nmembers = [\"services/tiny\"]\nresolver = \"3\"\n",
-    )
-    .unwrap();
-    let krate = ws.join("services/tiny");
-    fs_err::create_dir_all(krate.join("src")).unwrap();
-    fs_err::write(
-        krate.join("Cargo.toml"),
-        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
-    )
-    .unwrap();
-    fs_err::write(
-        krate.join("src/main.rs"),
+    one_crate_workspace(
+        &ws,
+        "tiny",
         r#"use std::io::{Read, Write};
 
 fn main() {
@@ -934,8 +907,7 @@ fn main() {
     }
 }
 "#,
-    )
-    .unwrap();
+    );
     let target = s.path().join("target");
     let mut up = Up::start_with(&ws, &["--release"], |cmd| {
         cmd.env("CARGO_TARGET_DIR", &target);
@@ -991,4 +963,22 @@ fn main() {
 
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait_exit(Duration::from_secs(20)).code(), Some(0));
+}
+
+/// Makes `ws` a cargo workspace of one dependency-free binary crate,
+/// `services/NAME`, whose `main.rs` is `main_rs`.
+fn one_crate_workspace(ws: &std::path::Path, name: &str, main_rs: &str) {
+    fs_err::write(
+        ws.join("Cargo.toml"),
+        format!("[workspace]\nmembers = [\"services/{name}\"]\nresolver = \"3\"\n"),
+    )
+    .unwrap();
+    let krate = ws.join("services").join(name);
+    fs_err::create_dir_all(krate.join("src")).unwrap();
+    fs_err::write(
+        krate.join("Cargo.toml"),
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+    )
+    .unwrap();
+    fs_err::write(krate.join("src/main.rs"), main_rs).unwrap();
 }
