@@ -5,12 +5,12 @@ pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod error;
-pub mod manifest;
+pub mod plan;
 pub mod printer;
 pub mod render;
 pub mod supervisor;
 pub mod testing;
-pub mod url;
+pub mod workspace;
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@ use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use crate::cli::Format;
-use crate::render::plan::{Action, WritePlan};
+use crate::plan::{Action, WritePlan};
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
@@ -84,7 +84,7 @@ impl Printer {
         if self.is_json() {
             #[derive(Serialize)]
             struct PlanJson<'a> {
-                files: &'a [crate::render::plan::PlannedFile],
+                files: &'a [crate::plan::PlannedFile],
                 diffs: std::collections::BTreeMap<String, String>,
             }
             let diffs = plan
@@ -138,7 +138,7 @@ impl Printer {
 }
 
 /// A unified diff of a planned file against what is on disk.
-pub fn unified_diff(f: &crate::render::plan::PlannedFile) -> String {
+pub fn unified_diff(f: &crate::plan::PlannedFile) -> String {
     let old = f.old.as_deref().unwrap_or("");
     let new = f.new.as_deref().unwrap_or("");
     let name = f.path.display().to_string();

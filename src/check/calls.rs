@@ -8,10 +8,10 @@ use std::path::Path;
 use super::Context;
 use super::diagnostic::{Diagnostic, SourceText, file_location};
 use super::protos::ProtoSet;
-use crate::manifest::model::Kind;
-use crate::manifest::validate::did_you_mean;
-use crate::render::openapi::{self, RestApi};
 use crate::render::service_dir;
+use crate::workspace::model::Kind;
+use crate::workspace::openapi::{self, RestApi};
+use crate::workspace::validate::did_you_mean;
 
 const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -90,7 +90,7 @@ pub fn check(ctx: &Context<'_>, protos: &ProtoSet, out: &mut Vec<Diagnostic>) {
                     .at(ctx.locate(&keys))
                     .hint(format!(
                         "add it to depends_on, which gives `{name}` the client and {}: `msvc link {name} --depends-on {peer}`",
-                        crate::manifest::names::NameForms::new(peer).env_url
+                        crate::workspace::names::NameForms::new(peer).env_url
                     )),
                 );
             }
@@ -117,7 +117,7 @@ fn grpc_call(
             )
             .hint(format!(
                 "e.g. `{peer}/{}.GetUser`",
-                crate::manifest::names::NameForms::new(peer).grpc_service
+                crate::workspace::names::NameForms::new(peer).grpc_service
             )),
         );
     };

@@ -78,7 +78,7 @@ impl Diagnostic {
     pub fn sort_key(&self) -> (u8, String, usize, usize, &'static str, String) {
         let file = self.file().unwrap_or_default();
         let rank = match file.as_str() {
-            crate::manifest::MANIFEST_FILE => 0,
+            crate::workspace::MANIFEST_FILE => 0,
             "" => 2,
             _ => 1,
         };

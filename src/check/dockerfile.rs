@@ -6,8 +6,8 @@ use std::ops::Range;
 
 use super::Context;
 use super::diagnostic::{Diagnostic, SourceText, file_location};
-use crate::manifest::model::Kind;
 use crate::render::service_dir;
+use crate::workspace::model::Kind;
 
 pub fn check(ctx: &Context<'_>, dirs: &BTreeSet<String>, out: &mut Vec<Diagnostic>) {
     let wanted = [

@@ -11,10 +11,10 @@ use super::protos::ProtoSet;
 use crate::deploy::k8s::{BASE_DIR, K8S_DIR};
 use crate::deploy::prometheus::PROMETHEUS_DIR;
 use crate::error::Error;
-use crate::manifest::model::Kind;
-use crate::render::plan::read_regular;
-use crate::render::plan::{Action, PlannedFile, WritePlan};
+use crate::plan::read_regular;
+use crate::plan::{Action, PlannedFile, WritePlan};
 use crate::render::{self, COMPOSE_FILE, CONTRACTS_DIR, Renderer};
+use crate::workspace::model::Kind;
 
 /// Lines of diff shown per file; the rest is summarised.
 const MAX_DIFF_LINES: usize = 40;

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::Context;
 use super::diagnostic::{Diagnostic, file_location};
-use crate::manifest::model::Kind;
 use crate::render::service_dir;
+use crate::workspace::model::Kind;
 
 /// The directories under services/, sorted (hidden ones left out).
 pub fn service_dirs(ctx: &Context<'_>) -> BTreeSet<String> {
@@ -28,7 +28,7 @@ pub fn check(ctx: &Context<'_>, dirs: &BTreeSet<String>, out: &mut Vec<Diagnosti
         // An invalid name is reported by SERVICE_NAME, and cannot be scaffolded.
         if svc.kind == Kind::Process
             || dirs.contains(name)
-            || crate::manifest::names::validate_service_name(name).is_err()
+            || crate::workspace::names::validate_service_name(name).is_err()
         {
             continue;
         }
@@ -47,7 +47,7 @@ pub fn check(ctx: &Context<'_>, dirs: &BTreeSet<String>, out: &mut Vec<Diagnosti
         if services.contains_key(dir) || ctx.broken.contains(dir) {
             continue;
         }
-        let hint = match crate::manifest::validate::did_you_mean(dir, services.keys()) {
+        let hint = match crate::workspace::validate::did_you_mean(dir, services.keys()) {
             Some(dym) => format!(
                 "{dym} If the service was renamed, rename its directory to match; otherwise delete it"
             ),

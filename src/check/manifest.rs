@@ -13,11 +13,11 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::catalog;
 use super::diagnostic::{Diagnostic, SourceText};
 use crate::error::Location;
-use crate::manifest::model::{
+use crate::workspace::model::{
     Broker, CheckLevel, DeploySection, Manifest, Service, WorkspaceSection,
 };
-use crate::manifest::validate::{self, did_you_mean};
-use crate::manifest::{MANIFEST_FILE, Workspace};
+use crate::workspace::validate::{self, did_you_mean};
+use crate::workspace::{MANIFEST_FILE, Workspace};
 
 /// The manifest as far as it could be read.
 pub struct Loaded {
@@ -221,7 +221,7 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
         schema_errors = true;
         WorkspaceSection {
             name: "workspace".into(),
-            template_version: crate::manifest::model::TEMPLATE_VERSION,
+            template_version: crate::workspace::model::TEMPLATE_VERSION,
             templates: None,
             shutdown_grace: None,
         }
@@ -423,7 +423,7 @@ fn read_struct<'de, T: Deserialize<'de>>(
                 None => format!("{what}: {detail}"),
             };
             let hint = variant_hint(&detail)
-                .or_else(|| crate::manifest::unknown_field_hint(&detail))
+                .or_else(|| crate::workspace::unknown_field_hint(&detail))
                 .unwrap_or_else(|| {
                     if detail.starts_with("missing field") {
                         "add the missing key; README.md describes the manifest".to_string()
@@ -449,7 +449,7 @@ fn read_struct<'de, T: Deserialize<'de>>(
 
 /// "did you mean" for serde's "unknown variant `x`, expected one of `a`, `b`".
 fn variant_hint(message: &str) -> Option<String> {
-    let (given, candidates) = crate::manifest::serde_expected(message, "variant")?;
+    let (given, candidates) = crate::workspace::serde_expected(message, "variant")?;
     did_you_mean(given, candidates.iter())
         .or_else(|| Some(format!("use one of: {}", candidates.join(", "))))
 }

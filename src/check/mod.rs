@@ -25,8 +25,8 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, Level};
 
 use crate::error::{Location, Result};
-use crate::manifest::model::CheckLevel;
-use crate::manifest::{MANIFEST_FILE, Workspace};
+use crate::workspace::model::CheckLevel;
+use crate::workspace::{MANIFEST_FILE, Workspace};
 
 /// The stack of the threads checks run on: parsers recurse into nested input, and no input
 /// may overflow it (deeply nested TOML or protos are refused by the parsers well before).

@@ -11,8 +11,8 @@ use protox::file::{File, FileResolver, GoogleFileResolver};
 
 use super::Context;
 use super::diagnostic::{Diagnostic, SourceText, file_location, slash_path};
-use crate::manifest::model::Kind;
-use crate::render::proto::{self, ProtoInfo};
+use crate::workspace::model::Kind;
+use crate::workspace::proto::{self, ProtoInfo};
 
 /// The directory protos live in, and imports are relative to.
 pub const PROTO_DIR: &str = "proto";

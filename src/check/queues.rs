@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::Context;
 use super::diagnostic::Diagnostic;
-use crate::manifest::names::validate_queue_name;
+use crate::workspace::names::validate_queue_name;
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     let services = &ctx.ws.manifest.services;
@@ -89,7 +89,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             .at(ctx.locate(&keys))
             .hint(format!(
                 "add `[broker]` with `kind = \"rabbitmq\"` and `url = \"{}\"`",
-                crate::manifest::model::DEFAULT_AMQP_URL
+                crate::workspace::model::DEFAULT_AMQP_URL
             )),
         );
     }
@@ -98,7 +98,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
 /// "did you mean" among the queues the other side uses.
 fn near_miss(queue: &str, other_side: &BTreeMap<&str, Vec<&str>>) -> Option<String> {
     let names: Vec<String> = other_side.keys().map(ToString::to_string).collect();
-    let suggestion = crate::manifest::validate::did_you_mean(queue, names.iter())?;
+    let suggestion = crate::workspace::validate::did_you_mean(queue, names.iter())?;
     let found = suggestion
         .trim_start_matches("did you mean `")
         .trim_end_matches("`?");

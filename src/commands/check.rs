@@ -9,8 +9,8 @@ use crate::check::output::{self, PathStyle};
 use crate::check::{self, Levels, Options, Report, junit, sarif};
 use crate::cli::{CheckArgs, Deny, Format};
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_FILE, Workspace};
 use crate::printer::Printer;
+use crate::workspace::{MANIFEST_FILE, Workspace};
 
 pub fn run(cwd: &Path, args: &CheckArgs, printer: &Printer) -> Result<i32> {
     if let Some(id) = &args.explain {

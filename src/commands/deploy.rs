@@ -5,10 +5,10 @@ use std::path::Path;
 use crate::cli::{DeployArgs, DeployCommand};
 use crate::deploy::{k8s, prometheus};
 use crate::error::Result;
-use crate::manifest::Workspace;
+use crate::plan::{Action, WritePlan};
 use crate::printer::Printer;
 use crate::render::Renderer;
-use crate::render::plan::{Action, WritePlan};
+use crate::workspace::Workspace;
 
 pub fn run(cwd: &Path, cmd: &DeployCommand, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;

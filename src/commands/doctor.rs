@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::manifest::Workspace;
-use crate::manifest::model::DEFAULT_AMQP_URL;
 use crate::printer::Printer;
+use crate::workspace::Workspace;
+use crate::workspace::model::DEFAULT_AMQP_URL;
 
 #[derive(Debug, Serialize)]
 struct Finding {
@@ -249,7 +249,7 @@ fn broker(url: &str, required: bool) -> Finding {
 
 /// `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`).
 fn amqp_host_port(url: &str) -> Option<String> {
-    crate::url::AmqpUrl::parse(url)
+    crate::workspace::url::AmqpUrl::parse(url)
         .filter(|u| !u.host.is_empty())
         .map(|u| u.address())
 }

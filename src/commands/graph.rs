@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::cli::Format;
 use crate::error::Result;
-use crate::manifest::Workspace;
-use crate::manifest::model::{Kind, Manifest};
 use crate::printer::Printer;
+use crate::workspace::Workspace;
+use crate::workspace::model::{Kind, Manifest};
 
 pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;

@@ -7,14 +7,15 @@ use heck::ToKebabCase;
 
 use crate::cli::InitArgs;
 use crate::error::{Error, Result};
-use crate::manifest::edit::ManifestEdit;
-use crate::manifest::model::{Kind, Service};
-use crate::manifest::model::{Manifest, TEMPLATE_VERSION, WorkspaceSection};
-use crate::manifest::names::validate_workspace_name;
-use crate::manifest::{MANIFEST_FILE, Workspace};
+use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
-use crate::render::plan::{Ownership, WritePlan};
-use crate::render::{self, Renderer, proto};
+use crate::render::{self, Renderer};
+use crate::workspace::edit::ManifestEdit;
+use crate::workspace::model::{Kind, Service};
+use crate::workspace::model::{Manifest, TEMPLATE_VERSION, WorkspaceSection};
+use crate::workspace::names::validate_workspace_name;
+use crate::workspace::proto;
+use crate::workspace::{MANIFEST_FILE, Workspace};
 
 pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
     let (target, name) = if let Some(name) = &args.name {
@@ -168,7 +169,7 @@ fn plan_example(
 fn collect_protos(
     plan: &WritePlan,
     manifest: &Manifest,
-) -> Result<BTreeMap<String, crate::render::proto::ProtoInfo>> {
+) -> Result<BTreeMap<String, crate::workspace::proto::ProtoInfo>> {
     let mut protos = BTreeMap::new();
     for svc in manifest.services.values() {
         if let Some(path) = &svc.proto

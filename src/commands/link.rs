@@ -4,14 +4,14 @@ use std::path::Path;
 
 use crate::cli::LinkArgs;
 use crate::error::{Error, Result};
-use crate::manifest::edit::ManifestEdit;
-use crate::manifest::model::Kind;
-use crate::manifest::names::{NameForms, validate_queue_name};
-use crate::manifest::validate::{did_you_mean, validate};
-use crate::manifest::{MANIFEST_FILE, Workspace};
+use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
-use crate::render::plan::{Ownership, WritePlan};
 use crate::render::{self, COMPOSE_FILE, Renderer};
+use crate::workspace::edit::ManifestEdit;
+use crate::workspace::model::Kind;
+use crate::workspace::names::{NameForms, validate_queue_name};
+use crate::workspace::validate::{did_you_mean, validate};
+use crate::workspace::{MANIFEST_FILE, Workspace};
 
 pub fn run(cwd: &Path, args: &LinkArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;
@@ -134,11 +134,11 @@ pub fn run(cwd: &Path, args: &LinkArgs, printer: &Printer) -> Result<i32> {
     for q in &args.publishes {
         printer.line(&format!(
             "  {name} publishes {q}: contracts::amqp::Publisher::publish(&contracts::messages::{})",
-            crate::manifest::names::QueueForms::new(q).type_name
+            crate::workspace::names::QueueForms::new(q).type_name
         ));
     }
     for q in &args.consumes {
-        let forms = crate::manifest::names::QueueForms::new(q);
+        let forms = crate::workspace::names::QueueForms::new(q);
         printer.line(&format!(
             "  {name} consumes {q}: add `pub async fn {}(msg: &{}) -> Result<(), HandlerError>` to services/{name}/src/handler.rs",
             forms.module, forms.type_name
@@ -181,7 +181,7 @@ fn check_call(ws: &Workspace, root: &Path, name: &str, call: &str) -> Result<Str
             };
             let path = svc.proto.clone().unwrap_or_default();
             let text = fs_err::read_to_string(root.join(&path))?;
-            let info = render::proto::parse(root, &path, &text)?;
+            let info = crate::workspace::proto::parse(root, &path, &text)?;
             let rpcs: Vec<String> = info
                 .services
                 .iter()

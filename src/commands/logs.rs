@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
-use crate::manifest::Workspace;
-use crate::manifest::validate::did_you_mean;
 use crate::printer::Printer;
 use crate::supervisor::logs::{Label, LineFormat, LineWriter, LoggedLine};
 use crate::supervisor::state::StateDir;
+use crate::workspace::Workspace;
+use crate::workspace::validate::did_you_mean;
 
 pub fn run(cwd: &Path, args: &LogsArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;

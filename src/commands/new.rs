@@ -5,16 +5,17 @@ use std::path::{Path, PathBuf};
 use crate::check::diagnostic::slash_path;
 use crate::cli::NewArgs;
 use crate::error::{Error, Result};
-use crate::manifest::edit::ManifestEdit;
-use crate::manifest::model::{Kind, Service};
-use crate::manifest::names::{
+use crate::plan::{Ownership, WritePlan};
+use crate::printer::Printer;
+use crate::render::{self, COMPOSE_FILE, Renderer};
+use crate::workspace::edit::ManifestEdit;
+use crate::workspace::model::{Kind, Service};
+use crate::workspace::names::{
     NameForms, default_resource, validate_queue_name, validate_resource, validate_service_name,
 };
-use crate::manifest::validate::did_you_mean;
-use crate::manifest::{MANIFEST_FILE, Workspace};
-use crate::printer::Printer;
-use crate::render::plan::{Ownership, WritePlan};
-use crate::render::{self, COMPOSE_FILE, Renderer, proto};
+use crate::workspace::proto;
+use crate::workspace::validate::did_you_mean;
+use crate::workspace::{MANIFEST_FILE, Workspace};
 
 /// First ports `new` hands out, per role.
 const REST_PORT_BASE: u16 = 8080;

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use crate::cli::RestartArgs;
 use crate::error::{EXIT_FAILURE, Error, Result};
-use crate::manifest::Workspace;
-use crate::manifest::validate::did_you_mean;
 use crate::printer::Printer;
 use crate::supervisor::state::{ControlRequest, StateDir};
+use crate::workspace::Workspace;
+use crate::workspace::validate::did_you_mean;
 
 pub fn run(cwd: &Path, args: &RestartArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;

@@ -4,12 +4,12 @@ use std::path::Path;
 
 use crate::cli::RmArgs;
 use crate::error::{Error, Result};
-use crate::manifest::edit::ManifestEdit;
-use crate::manifest::validate::did_you_mean;
-use crate::manifest::{MANIFEST_FILE, Workspace};
+use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
-use crate::render::plan::{Ownership, WritePlan};
 use crate::render::{self, COMPOSE_FILE, Renderer};
+use crate::workspace::edit::ManifestEdit;
+use crate::workspace::validate::did_you_mean;
+use crate::workspace::{MANIFEST_FILE, Workspace};
 
 pub fn run(cwd: &Path, args: &RmArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;

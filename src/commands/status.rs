@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use crate::error::Result;
-use crate::manifest::Workspace;
 use crate::printer::Printer;
 use crate::supervisor::state::StateDir;
+use crate::workspace::Workspace;
 
 pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;

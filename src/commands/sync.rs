@@ -4,11 +4,11 @@ use std::path::Path;
 
 use crate::cli::SyncArgs;
 use crate::error::Result;
-use crate::manifest::Workspace;
-use crate::manifest::model::Kind;
+use crate::plan::{Action, WritePlan};
 use crate::printer::Printer;
-use crate::render::plan::{Action, WritePlan};
 use crate::render::{self, COMPOSE_FILE, Renderer};
+use crate::workspace::Workspace;
+use crate::workspace::model::Kind;
 
 pub fn run(cwd: &Path, args: &SyncArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;

@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 use crate::cli::{Format, TestArgs};
 use crate::commands::up::{BringUp, prepare};
 use crate::error::{EXIT_FAILURE, Result};
-use crate::manifest::Workspace;
-use crate::manifest::model::Kind;
 use crate::printer::Printer;
 use crate::supervisor::logs::LoggedLine;
 use crate::supervisor::plan::RunPlan;
@@ -19,6 +17,8 @@ use crate::testing::cases::{self, UserCase};
 use crate::testing::contract;
 use crate::testing::own;
 use crate::testing::report::{Case, Outcome, Report, Suite};
+use crate::workspace::Workspace;
+use crate::workspace::model::Kind;
 
 /// Lines of a failing service's output shown in the report.
 const LAST_LINES: usize = 15;

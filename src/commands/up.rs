@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::cli::UpArgs;
 use crate::error::{Error, Result};
-use crate::manifest::Workspace;
 use crate::printer::Printer;
 use crate::supervisor::broker::{self, BrokerPlan};
 use crate::supervisor::build::{BuildRequest, Built, build};
@@ -18,6 +17,7 @@ use crate::supervisor::prometheus;
 use crate::supervisor::restart::RestartPolicy;
 use crate::supervisor::run::{Launch, Options, Supervisor, Unit};
 use crate::supervisor::state::StateDir;
+use crate::workspace::Workspace;
 
 pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;
@@ -152,7 +152,7 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, printer: &Printer) -> Result<
                 service: "broker".to_string(),
                 replica: 1,
                 label: "broker".to_string(),
-                kind: crate::manifest::Kind::Process,
+                kind: crate::workspace::Kind::Process,
                 port: Some(node.port),
                 admin_port: None,
                 probe: HealthProbe::Amqp {

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::check::diagnostic::slash_path;
 use crate::error::Result;
-use crate::manifest::model::{Autoscale, Kind, Manifest, Resources, parse_duration_ms};
+use crate::plan::{Ownership, WritePlan};
 use crate::render::Renderer;
-use crate::render::plan::{Ownership, WritePlan};
+use crate::workspace::model::{Autoscale, Kind, Manifest, Resources, parse_duration_ms};
 
 /// The kustomize layout, relative to the workspace root.
 pub const K8S_DIR: &str = "deploy/k8s";
@@ -97,7 +97,7 @@ impl K8sContext {
                     continue;
                 };
                 let peer_port = peer.port.or(peer.admin_port).unwrap_or(0);
-                let forms = crate::manifest::names::NameForms::new(dep);
+                let forms = crate::workspace::names::NameForms::new(dep);
                 env.push(EnvVar::new(
                     &forms.env_url,
                     &format!("http://{dep}:{peer_port}"),
@@ -258,7 +258,7 @@ pub fn overlays_patching(root: &Path, service: &str) -> Vec<String> {
                 .join("kustomization.yaml")
         })
         .filter(|rel| {
-            crate::render::plan::read_regular(&root.join(rel)).is_some_and(|t| t.contains(&patch))
+            crate::plan::read_regular(&root.join(rel)).is_some_and(|t| t.contains(&patch))
         })
         .map(|rel| slash_path(&rel))
         .collect()

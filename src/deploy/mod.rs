@@ -5,9 +5,9 @@ pub mod k8s;
 pub mod prometheus;
 
 use crate::error::Result;
-use crate::manifest::model::Manifest;
+use crate::plan::WritePlan;
 use crate::render::Renderer;
-use crate::render::plan::WritePlan;
+use crate::workspace::model::Manifest;
 
 /// Regenerates the deployment files the workspace has opted into (by running
 /// `msvc deploy k8s` or `msvc deploy prometheus` once): part of `plan_generated`.

@@ -8,9 +8,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::manifest::model::{Kind, Manifest};
+use crate::plan::{Ownership, WritePlan};
 use crate::render::Renderer;
-use crate::render::plan::{Ownership, WritePlan};
+use crate::workspace::model::{Kind, Manifest};
 
 /// Where the files go, relative to the workspace root.
 pub const PROMETHEUS_DIR: &str = "deploy/prometheus";
@@ -96,7 +96,7 @@ pub fn metrics_port(kind: Kind, port: Option<u16>, admin_port: Option<u16>) -> O
 
 /// `amqp://user:pw@host:5672/%2f` -> `host` (127.0.0.1 when it cannot be read).
 fn broker_host(url: &str) -> String {
-    match crate::url::AmqpUrl::parse(url) {
+    match crate::workspace::url::AmqpUrl::parse(url) {
         Some(u) if u.host.contains(':') => format!("[{}]", u.host),
         Some(u) if !u.host.is_empty() => u.host,
         _ => "127.0.0.1".into(),

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::openapi::RestApi;
-use super::proto::ProtoInfo;
-use crate::manifest::model::{Kind, Manifest, parse_duration_ms};
-use crate::manifest::names::{NameForms, QueueForms, default_resource};
+use crate::workspace::model::{Kind, Manifest, parse_duration_ms};
+use crate::workspace::names::{NameForms, QueueForms, default_resource};
+use crate::workspace::openapi::RestApi;
+use crate::workspace::proto::ProtoInfo;
 
 /// Everything about one service that any template may use.
 #[derive(Debug, Clone, Serialize)]

@@ -4,10 +4,6 @@
 //! rewrites msvc-owned files (compose, the contracts crate, the workspace member list).
 
 pub mod context;
-pub mod openapi;
-pub mod plan;
-pub mod proto;
-pub mod rustfmt;
 pub mod templates;
 
 use std::collections::BTreeMap;
@@ -16,13 +12,13 @@ use std::path::{Path, PathBuf};
 use tera::Tera;
 
 use self::context::{ServiceContext, WorkspaceContext};
-use self::plan::{Ownership, WritePlan};
-use self::proto::ProtoInfo;
 use self::templates::{Origin, TEMPLATE_SUFFIX, TemplateSet};
 use crate::error::{Error, Location, Result};
-use crate::manifest::Workspace;
-use crate::manifest::model::{Kind, Manifest};
-use crate::manifest::names::QueueForms;
+use crate::plan::{Ownership, WritePlan};
+use crate::workspace::Workspace;
+use crate::workspace::model::{Kind, Manifest};
+use crate::workspace::names::QueueForms;
+use crate::workspace::proto::ProtoInfo;
 
 /// Path of the generated contracts crate, relative to the workspace root.
 pub const CONTRACTS_DIR: &str = "crates/contracts";
@@ -179,7 +175,7 @@ fn planned_or_disk(plan: &WritePlan, rel: &Path) -> Option<String> {
     if let Some(f) = plan.get(rel) {
         return f.new.clone();
     }
-    plan::read_regular(&plan.root().join(rel))
+    crate::plan::read_regular(&plan.root().join(rel))
 }
 
 /// Parses the proto of every gRPC service, as the plan would leave them.
@@ -199,7 +195,7 @@ pub fn collect_protos(
                 .at(ws.locate(&["services", name, "proto"]))
                 .hint("restore the file, or fix the `proto` path in services.toml")
         })?;
-        let info = proto::parse(plan.root(), path, &source)?;
+        let info = crate::workspace::proto::parse(plan.root(), path, &source)?;
         protos.insert(path.clone(), info);
     }
     Ok(protos)
@@ -379,9 +375,9 @@ fn rest_peers(plan: &WritePlan, manifest: &Manifest) -> Result<Vec<context::Rest
             .hint("restore the file (msvc writes one with every REST service); its callers' client is generated from it"));
         };
         peers.push(context::RestPeer {
-            names: crate::manifest::names::NameForms::new(name),
+            names: crate::workspace::names::NameForms::new(name),
             port: svc.port.unwrap_or(0),
-            api: openapi::parse(plan.root(), &shown, &text)?,
+            api: crate::workspace::openapi::parse(plan.root(), &shown, &text)?,
         });
     }
     Ok(peers)

@@ -158,10 +158,10 @@ pub fn export(dir: &Path, force: bool) -> Result<Vec<PathBuf>> {
         ))
         .hint("pass --force to overwrite them, or export to another directory"));
     }
-    let mut plan = super::plan::WritePlan::new(dir);
+    let mut plan = crate::plan::WritePlan::new(dir);
     for (path, text) in written {
         let rel = path.strip_prefix(dir).expect("joined above").to_path_buf();
-        plan.put(rel, text, super::plan::Ownership::Generated);
+        plan.put(rel, text, crate::plan::Ownership::Generated);
     }
     plan.apply()?;
     Ok(set.iter().map(|t| dir.join(&t.name)).collect())

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::workspace::Manifest;
 
 use super::ports::FreePorts;
 use super::probe;
@@ -39,7 +39,7 @@ pub struct PrivateNode {
 
 /// `host` and `port` of an `amqp://user:pass@host:port/vhost` URL; no host is this machine.
 pub fn host_port(url: &str) -> Option<(String, u16)> {
-    let url = crate::url::AmqpUrl::parse(url)?;
+    let url = crate::workspace::url::AmqpUrl::parse(url)?;
     let host = if url.host.is_empty() {
         "127.0.0.1".to_string()
     } else {

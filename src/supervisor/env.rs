@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Location, Result};
-use crate::manifest::Workspace;
-use crate::manifest::names::NameForms;
+use crate::workspace::Workspace;
+use crate::workspace::names::NameForms;
 
 use super::plan::{Instance, RunPlan};
 

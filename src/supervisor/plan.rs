@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
-use crate::manifest::Workspace;
-use crate::manifest::model::{Kind, parse_duration_ms};
-use crate::manifest::validate::did_you_mean;
+use crate::workspace::Workspace;
+use crate::workspace::model::{Kind, parse_duration_ms};
+use crate::workspace::validate::did_you_mean;
 
 use super::ports::FreePorts;
 use super::probe::HealthProbe;

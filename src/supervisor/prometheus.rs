@@ -9,8 +9,8 @@ use super::probe::HealthProbe;
 use super::run::{Launch, Unit};
 use crate::deploy::prometheus::{self, PrometheusContext, ScrapeTarget};
 use crate::error::{Error, Result};
-use crate::manifest::{Kind, Workspace};
 use crate::render::Renderer;
+use crate::workspace::{Kind, Workspace};
 
 /// The name the server runs under in logs and `msvc status`.
 pub const UNIT_NAME: &str = "prometheus";

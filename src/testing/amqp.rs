@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::url::AmqpUrl;
+use crate::workspace::url::AmqpUrl;
 
 const FRAME_METHOD: u8 = 1;
 const FRAME_HEADER: u8 = 2;

@@ -20,9 +20,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{Error, Location, Result};
-use crate::manifest::Workspace;
-use crate::manifest::model::Kind;
-use crate::manifest::validate::did_you_mean;
+use crate::workspace::Workspace;
+use crate::workspace::model::Kind;
+use crate::workspace::validate::did_you_mean;
 
 pub const FILE: &str = "contracts.toml";
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];

@@ -15,12 +15,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::manifest::Workspace;
-use crate::manifest::model::Kind;
-use crate::manifest::validate::did_you_mean;
-use crate::render::openapi;
 use crate::supervisor::plan::RunPlan;
 use crate::supervisor::run::Settled;
+use crate::workspace::Workspace;
+use crate::workspace::model::Kind;
+use crate::workspace::openapi;
+use crate::workspace::validate::did_you_mean;
 
 use super::cases::{UserCase, json_matches};
 use super::grpc;
@@ -252,7 +252,7 @@ pub fn grpc_calls(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Cas
 fn full_service_name(ws: &Workspace, proto: Option<&str>, service: &str) -> String {
     let info = proto.and_then(|rel| {
         let text = fs_err::read_to_string(ws.root.join(rel)).ok()?;
-        crate::render::proto::parse(&ws.root, rel, &text).ok()
+        crate::workspace::proto::parse(&ws.root, rel, &text).ok()
     });
     let Some(info) = info else {
         return service.to_string();
@@ -683,7 +683,7 @@ fn probe_queue(
     want: &[(&str, String, i32)],
 ) -> std::result::Result<(Vec<i32>, usize), String> {
     use super::amqp::AmqpClient;
-    use crate::url::AmqpUrl;
+    use crate::workspace::url::AmqpUrl;
     // The probe client speaks plain AMQP only.
     let parsed = AmqpUrl::parse(url)
         .filter(|u| !u.tls)

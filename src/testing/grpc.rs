@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
 use prost_types::FileDescriptorProto;
 
-use crate::url::percent_decode;
+use crate::workspace::url::percent_decode;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -48,7 +48,7 @@ fn both(out: &Output) -> String {
 /// Deletes a queue the test made the worker declare on the shared broker.
 fn drop_queue(queue: &str) {
     use msvc::testing::amqp::AmqpClient;
-    use msvc::url::AmqpUrl;
+    use msvc::workspace::url::AmqpUrl;
     let url = AmqpUrl::parse("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
     let mut client = AmqpClient::connect(&url, std::time::Duration::from_secs(5)).unwrap();
     client.delete(queue).unwrap();

@@ -1,5 +1,7 @@
 //! `WritePlan`: every file a command would write, decided in memory, then written all or none.
 
+pub mod rustfmt;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -93,7 +95,7 @@ impl WritePlan {
     }
 
     /// Runs the Rust sources that would be written through rustfmt (see
-    /// [`crate::render::rustfmt`]) and decides their actions again on the result.
+    /// [`crate::plan::rustfmt`]) and decides their actions again on the result.
     pub fn format_rust(&mut self) {
         let pending: Vec<usize> = (0..self.files.len())
             .filter(|&i| {
@@ -110,7 +112,7 @@ impl WritePlan {
                 (f.path.as_path(), f.new.as_deref().unwrap_or_default())
             })
             .collect();
-        let formatted = crate::render::rustfmt::format_sources(&self.root, &sources);
+        let formatted = crate::plan::rustfmt::format_sources(&self.root, &sources);
         for (i, text) in pending.into_iter().zip(formatted) {
             if let Some(text) = text {
                 let f = &mut self.files[i];

@@ -3,6 +3,9 @@
 pub mod edit;
 pub mod model;
 pub mod names;
+pub mod openapi;
+pub mod proto;
+pub mod url;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
