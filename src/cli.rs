@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+pub use crate::printer::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -42,38 +43,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// For people (every command).
-    Text,
-    /// Machine-readable (every command).
-    Json,
-    /// GitHub Actions annotations (check).
-    Github,
-    #[value(help = "SARIF 2.1.0, for code scanning (check)")]
-    Sarif,
-    #[value(help = "JUnit XML, for CI test reports (check, test)")]
-    Junit,
-    /// A mermaid flowchart (graph, its default).
-    Mermaid,
-    /// Graphviz (graph).
-    Dot,
-}
-
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Text => "text",
-            Format::Json => "json",
-            Format::Github => "github",
-            Format::Sarif => "sarif",
-            Format::Junit => "junit",
-            Format::Mermaid => "mermaid",
-            Format::Dot => "dot",
-        }
-    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,10 +1,29 @@
 //! msvc: scaffold, check and run Rust microservice workspaces from one manifest.
+//!
+//! The modules are layers. Each imports only the modules listed before it here, so
+//! every dependency points one way and none runs in a circle (a test reads this list):
+//!
+//! ```text
+//! error       the one error type and its renderer; places in files
+//! workspace   what a workspace declares, read once: manifest, protos, OpenAPI, calls
+//! plan        WritePlan: every file a command writes, decided in memory, written all or none
+//! render      the embedded templates and Tera: files into a plan
+//! deploy      Kubernetes and Prometheus files, on the same plan
+//! generate    the one path that rewrites msvc-owned files (new, link, rm, sync, deploy)
+//! check       msvc check: diagnostics about a workspace; prints nothing
+//! supervisor  msvc up: build, broker, processes, probes, restarts, logs, run state
+//! testing     msvc test: each service's own tests and the contract cases
+//! printer     the one writer of stdout and stderr: formats, colour, quiet
+//! cli         clap definitions and nothing else
+//! commands    one glue function per subcommand: settings, layers, printing
+//! ```
 
 pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod error;
+pub mod generate;
 pub mod plan;
 pub mod printer;
 pub mod render;

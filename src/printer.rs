@@ -5,8 +5,40 @@ use std::io::Write as _;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::cli::Format;
 use crate::plan::{Action, WritePlan};
+
+/// How a command prints its results; each command accepts some of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people (every command).
+    Text,
+    /// Machine-readable (every command).
+    Json,
+    /// GitHub Actions annotations (check).
+    Github,
+    #[value(help = "SARIF 2.1.0, for code scanning (check)")]
+    Sarif,
+    #[value(help = "JUnit XML, for CI test reports (check, test)")]
+    Junit,
+    /// A mermaid flowchart (graph, its default).
+    Mermaid,
+    /// Graphviz (graph).
+    Dot,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Github => "github",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+            Format::Mermaid => "mermaid",
+            Format::Dot => "dot",
+        }
+    }
+}
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
@@ -92,7 +124,7 @@ impl Printer {
                 .iter()
                 .filter(|f| diff_paths.iter().any(|p| f.path.as_os_str() == *p))
                 .filter(|f| matches!(f.action, Action::Create | Action::Update))
-                .map(|f| (f.path.display().to_string(), unified_diff(f)))
+                .map(|f| (f.path.display().to_string(), f.unified_diff()))
                 .collect();
             self.json(&PlanJson {
                 files: plan.files(),
@@ -119,7 +151,7 @@ impl Printer {
                 continue;
             }
             let _ = writeln!(out);
-            for line in unified_diff(f).lines() {
+            for line in f.unified_diff().lines() {
                 let style = if line.starts_with("+++") || line.starts_with("---") {
                     Style::new().bold()
                 } else if line.starts_with('+') {
@@ -135,23 +167,4 @@ impl Printer {
             }
         }
     }
-}
-
-/// A unified diff of a planned file against what is on disk.
-pub fn unified_diff(f: &crate::plan::PlannedFile) -> String {
-    let old = f.old.as_deref().unwrap_or("");
-    let new = f.new.as_deref().unwrap_or("");
-    let name = f.path.display().to_string();
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(
-            &if f.old.is_some() {
-                format!("a/{name}")
-            } else {
-                "/dev/null".to_string()
-            },
-            &format!("b/{name}"),
-        )
-        .to_string()
 }

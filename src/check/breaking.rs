@@ -12,9 +12,10 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorProto};
 
 use super::Context;
-use super::diagnostic::{Diagnostic, SourceText, file_location};
+use super::diagnostic::Diagnostic;
 use super::protos::{PROTO_DIR, ProtoSet};
-use crate::error::{Error, Result};
+use crate::error::SourceText;
+use crate::error::{Error, Location, Result};
 
 pub fn check(
     ctx: &Context<'_>,
@@ -44,7 +45,7 @@ pub fn check(
                 }
                 out.push(
                     Diagnostic::new("PROTO_BREAKING", format!("`{path}` was deleted (it exists at {rev})"))
-                        .at(file_location(path))
+                        .at(Location::file(path))
                         .hint(format!("restore it from {rev} (`git checkout {rev} -- {path}`), or publish its replacement in a new package version")),
                 );
             }
@@ -138,7 +139,7 @@ impl<'a> Compare<'a> {
         // Deleted elements point at their parent, or at the package statement.
         let span = self.span(path).or_else(|| self.span(&[2]));
         let location = span.map_or_else(
-            || file_location(self.source.path()),
+            || Location::file(self.source.path()),
             |s| self.source.location(s),
         );
         self.out.push(

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Context;
-use super::diagnostic::{Diagnostic, SourceText, file_location};
+use super::diagnostic::Diagnostic;
 use super::protos::ProtoSet;
+use crate::error::Location;
+use crate::error::SourceText;
 use crate::render::service_dir;
 use crate::workspace::model::Kind;
 use crate::workspace::openapi::{self, RestApi};
@@ -258,7 +260,7 @@ fn read_openapis<'a>(ctx: &Context<'a>, out: &mut Vec<Diagnostic>) -> BTreeMap<&
             continue;
         }
         let rel = service_dir(name).join("openapi.yaml");
-        let shown = super::diagnostic::slash_path(&rel);
+        let shown = crate::error::slash_path(&rel);
         let full = ctx.root.join(&rel);
         let used = called.contains(name.as_str());
         let text = if full.is_file() {
@@ -275,7 +277,7 @@ fn read_openapis<'a>(ctx: &Context<'a>, out: &mut Vec<Diagnostic>) -> BTreeMap<&
                         "OPENAPI_INVALID",
                         format!("`{shown}` does not exist, and other services call `{name}`"),
                     )
-                    .at(file_location(&rel))
+                    .at(Location::file(&rel))
                     .hint("restore the file: the typed client of its callers is generated from it"),
                 );
             }
@@ -291,7 +293,7 @@ fn read_openapis<'a>(ctx: &Context<'a>, out: &mut Vec<Diagnostic>) -> BTreeMap<&
         // openapi::parse fails only on YAML that does not read; point at where.
         let source = SourceText::new(&rel, &text);
         let location = err.location.as_ref().filter(|l| l.line > 0).map_or_else(
-            || file_location(&rel),
+            || Location::file(&rel),
             |l| {
                 let offset = source.offset(l.line - 1, l.column.saturating_sub(1));
                 source.location(offset..offset + 1)

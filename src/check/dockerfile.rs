@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use super::Context;
-use super::diagnostic::{Diagnostic, SourceText, file_location};
+use super::diagnostic::Diagnostic;
+use crate::error::Location;
+use crate::error::SourceText;
 use crate::render::service_dir;
 use crate::workspace::model::Kind;
 
@@ -28,7 +30,7 @@ pub fn check(ctx: &Context<'_>, dirs: &BTreeSet<String>, out: &mut Vec<Diagnosti
                     "DOCKERFILE_MISSING",
                     format!("service `{name}` has no Dockerfile, which docker-compose.yml builds it from"),
                 )
-                .at(file_location(service_dir(name)))
+                .at(Location::file(service_dir(name)))
                 .hint("restore services/NAME/Dockerfile; `msvc templates export DIR` shows msvc's in service/Dockerfile.tera"),
             );
             continue;

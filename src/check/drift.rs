@@ -6,14 +6,15 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::Context;
-use super::diagnostic::{Diagnostic, SourceText, file_location, slash_path};
+use super::diagnostic::Diagnostic;
 use super::protos::ProtoSet;
 use crate::deploy::k8s::{BASE_DIR, K8S_DIR};
 use crate::deploy::prometheus::PROMETHEUS_DIR;
 use crate::error::Error;
+use crate::error::{Location, SourceText, slash_path};
 use crate::plan::read_regular;
 use crate::plan::{Action, PlannedFile, WritePlan};
-use crate::render::{self, COMPOSE_FILE, CONTRACTS_DIR, Renderer};
+use crate::render::{COMPOSE_FILE, CONTRACTS_DIR, Renderer};
 use crate::workspace::model::Kind;
 
 /// Lines of diff shown per file; the rest is summarised.
@@ -35,7 +36,7 @@ pub fn check(ctx: &Context<'_>, protos: &ProtoSet, blocked: bool, out: &mut Vec<
     }
     let rendered = Renderer::for_workspace(ctx.root, manifest).and_then(|renderer| {
         let mut plan = WritePlan::new(ctx.root);
-        render::plan_generated(&mut plan, &renderer, manifest, &protos.infos)?;
+        crate::generate::plan_generated(&mut plan, &renderer, manifest, &protos.infos)?;
         Ok(plan)
     });
     let plan = match rendered {
@@ -62,7 +63,7 @@ pub fn check(ctx: &Context<'_>, protos: &ProtoSet, blocked: bool, out: &mut Vec<
                         id,
                         format!("{path} belongs to no service of services.toml"),
                     )
-                    .at(file_location(&f.path))
+                    .at(Location::file(&f.path))
                     .hint("run `msvc sync` to delete it (the service was removed from services.toml)"),
                 );
                 continue;
@@ -118,7 +119,7 @@ fn drift(f: &PlannedFile, path: &str, id: &'static str) -> Diagnostic {
             None => format!("{path} is missing"),
         };
         return Diagnostic::new(id, message)
-            .at(file_location(&f.path))
+            .at(Location::file(&f.path))
             .hint("run `msvc sync` to write it");
     };
     let new = f.new.as_deref().unwrap_or("");
@@ -135,11 +136,11 @@ fn drift(f: &PlannedFile, path: &str, id: &'static str) -> Diagnostic {
     // Underline the line's text, not its indentation.
     let start = line_start + (line_text.len() - line_text.trim_start().len());
     let location = if old.is_empty() {
-        file_location(&f.path)
+        Location::file(&f.path)
     } else {
         source.location(start..line_start + line_text.trim_end().len().max(start - line_start))
     };
-    let diff = crate::printer::unified_diff(f);
+    let diff = f.unified_diff();
     let mut lines: Vec<&str> = diff.lines().collect();
     let more = lines.len().saturating_sub(MAX_DIFF_LINES);
     lines.truncate(MAX_DIFF_LINES);
@@ -249,7 +250,7 @@ fn overlay_images(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 let start = source.offset(line, 0);
                 source.location(start..start + "images:".len())
             }
-            None => file_location(&rel),
+            None => Location::file(&rel),
         };
         for (name, svc) in &manifest.services {
             if svc.kind == Kind::Process {

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::Context;
-use super::diagnostic::{Diagnostic, file_location};
+use super::diagnostic::Diagnostic;
+use crate::error::Location;
 use crate::render::service_dir;
 use crate::workspace::model::Kind;
 
@@ -58,7 +59,7 @@ pub fn check(ctx: &Context<'_>, dirs: &BTreeSet<String>, out: &mut Vec<Diagnosti
                 "SERVICE_DIR_UNLISTED",
                 format!("services/{dir} is not a service of services.toml"),
             )
-            .at(file_location(service_dir(dir)))
+            .at(Location::file(service_dir(dir)))
             .hint(hint),
         );
     }

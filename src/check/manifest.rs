@@ -11,8 +11,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::catalog;
-use super::diagnostic::{Diagnostic, SourceText};
+use super::diagnostic::Diagnostic;
 use crate::error::Location;
+use crate::error::SourceText;
 use crate::workspace::model::{
     Broker, CheckLevel, DeploySection, Manifest, Service, WorkspaceSection,
 };
@@ -41,7 +42,7 @@ impl ManifestIndex<'_> {
     pub fn locate(&self, keys: &[&str]) -> Location {
         match span_of(&self.table, keys) {
             Some(span) => self.source.location(span),
-            None => super::diagnostic::file_location(MANIFEST_FILE),
+            None => Location::file(MANIFEST_FILE),
         }
     }
 
@@ -176,7 +177,7 @@ fn syntax(
 
 /// The 1-based line of the nearest table header (`[...]`) at or above `offset`.
 fn header_above(text: &str, offset: usize) -> Option<usize> {
-    let offset = super::diagnostic::floor_char_boundary(text, offset);
+    let offset = crate::error::floor_char_boundary(text, offset);
     let before = &text[..offset];
     let mut line_no = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);

@@ -158,7 +158,7 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
     let mut out = Vec::new();
     let default_levels = || Levels::resolve(&BTreeMap::new(), options.deny_warnings);
     if let Some(valid) = not_utf8 {
-        let source = diagnostic::SourceText::new(MANIFEST_FILE, &text);
+        let source = crate::error::SourceText::new(MANIFEST_FILE, &text);
         out.push(
             Diagnostic::new("MANIFEST_SYNTAX", "services.toml is not valid UTF-8")
                 .at(source.location(valid..valid + 1))

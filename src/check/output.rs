@@ -8,8 +8,9 @@ use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use super::Report;
-use super::diagnostic::{Diagnostic, Level, slash_path};
+use super::diagnostic::{Diagnostic, Level};
 use crate::error::excerpt as window;
+use crate::error::slash_path;
 
 const RED: Style = AnsiColor::Red.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();

@@ -10,7 +10,8 @@ use prost_types::FileDescriptorProto;
 use protox::file::{File, FileResolver, GoogleFileResolver};
 
 use super::Context;
-use super::diagnostic::{Diagnostic, SourceText, file_location, slash_path};
+use super::diagnostic::Diagnostic;
+use crate::error::{Location, SourceText, slash_path};
 use crate::workspace::model::Kind;
 use crate::workspace::proto::{self, ProtoInfo};
 
@@ -107,7 +108,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) -> ProtoSet {
                         "PROTO_COMPILE",
                         format!("cannot read the proto: {}", e.kind()),
                     )
-                    .at(file_location(&path))
+                    .at(Location::file(&path))
                     .hint("check the file's permissions"),
                 );
                 continue;
@@ -216,7 +217,7 @@ pub fn compile(set: &ProtoSet) -> Vec<Diagnostic> {
         }
         for (message, span) in found {
             let location =
-                span.map_or_else(|| file_location(&in_file.path), |s| source.location(s));
+                span.map_or_else(|| Location::file(&in_file.path), |s| source.location(s));
             let key = (
                 in_file.path.clone(),
                 location.line,

@@ -89,7 +89,7 @@ pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
         manifest = plan_example(&mut plan, &renderer, &target, &text)?;
     }
     let protos = collect_protos(&plan, &manifest)?;
-    render::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
+    crate::generate::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
     plan.apply()?;
 
     printer.json(&serde_json::json!({

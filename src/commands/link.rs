@@ -100,7 +100,7 @@ pub fn run(cwd: &Path, args: &LinkArgs, printer: &Printer) -> Result<i32> {
     let mut plan = WritePlan::new(&root);
     plan.put(MANIFEST_FILE, text, Ownership::Manifest);
     let protos = render::collect_protos(&plan, &ws, &manifest)?;
-    render::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
+    crate::generate::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
 
     if args.dry_run {
         printer.line(&format!(

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::check::diagnostic::slash_path;
 use crate::cli::NewArgs;
+use crate::error::slash_path;
 use crate::error::{Error, Result};
 use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
@@ -74,7 +74,7 @@ pub fn run(cwd: &Path, args: &NewArgs, printer: &Printer) -> Result<i32> {
     }
     let protos = render::collect_protos(&plan, &ws, &manifest)?;
     render::plan_service(&mut plan, &renderer, &manifest, name, &protos)?;
-    render::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
+    crate::generate::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
 
     if args.dry_run {
         printer.line(&format!(

@@ -46,7 +46,7 @@ pub fn run(cwd: &Path, args: &RmArgs, printer: &Printer) -> Result<i32> {
     let mut plan = WritePlan::new(&root);
     plan.put(MANIFEST_FILE, new_text, Ownership::Manifest);
     let protos = render::collect_protos(&plan, &ws, &manifest)?;
-    render::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
+    crate::generate::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
     if args.delete {
         plan.delete(render::service_dir(name));
         // The proto goes too, unless another service still uses it.

@@ -36,7 +36,7 @@ pub fn run(cwd: &Path, args: &SyncArgs, printer: &Printer) -> Result<i32> {
     for name in &missing {
         render::plan_service(&mut plan, &renderer, manifest, name, &protos)?;
     }
-    render::plan_generated(&mut plan, &renderer, manifest, &protos)?;
+    crate::generate::plan_generated(&mut plan, &renderer, manifest, &protos)?;
 
     let changed: Vec<String> = plan
         .files()

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::check::diagnostic::slash_path;
 use crate::error::Result;
+use crate::error::slash_path;
 use crate::plan::{Ownership, WritePlan};
 use crate::render::Renderer;
 use crate::workspace::model::{Autoscale, Kind, Manifest, Resources, parse_duration_ms};

@@ -47,6 +47,27 @@ pub struct PlannedFile {
     pub new: Option<String>,
 }
 
+impl PlannedFile {
+    /// A unified diff of the planned content against what is on disk.
+    pub fn unified_diff(&self) -> String {
+        let old = self.old.as_deref().unwrap_or("");
+        let new = self.new.as_deref().unwrap_or("");
+        let name = self.path.display().to_string();
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                &if self.old.is_some() {
+                    format!("a/{name}")
+                } else {
+                    "/dev/null".to_string()
+                },
+                &format!("b/{name}"),
+            )
+            .to_string()
+    }
+}
+
 /// The files a command writes, relative to `root`.
 #[derive(Debug, Clone)]
 pub struct WritePlan {

@@ -88,7 +88,7 @@ pub fn parse(root: &Path, path: &str, text: &str) -> Result<RestApi> {
                 text,
                 loc.index()..loc.index() + 1,
             )),
-            None => err.at(Location::file(&root.join(path))),
+            None => err.at(Location::file(root.join(path))),
         };
         err.source(e)
             .hint("fix the YAML; msvc reads it to generate the typed client its callers use")

@@ -6,6 +6,7 @@ mod commands;
 mod deploy;
 mod example;
 mod generated;
+mod layers;
 mod snapshots;
 mod support;
 mod test_command;

@@ -1,79 +1,16 @@
 //! The one error type of msvc: a message, where it happened, a hint, and an exit code.
 
+mod location;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub use location::{Location, SourceText, floor_char_boundary, slash_path};
 
 /// Exit code for checks that failed or a service that failed.
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit code for usage, manifest and I/O errors.
 pub const EXIT_USAGE: i32 = 2;
-
-/// A place in a file: path, 1-based line and column, and the source line for display.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
-    pub path: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    /// The text of the line, shown under the location with the span underlined.
-    pub source_line: Option<String>,
-    /// Width of the underline, in characters.
-    pub width: usize,
-}
-
-impl Location {
-    /// Locates a byte range of `text` (the contents of `path`).
-    pub fn from_span(path: &Path, text: &str, span: std::ops::Range<usize>) -> Self {
-        // Offsets from parsers can land inside a character (or past the end): snap them.
-        let floor = |mut i: usize| {
-            i = i.min(text.len());
-            while !text.is_char_boundary(i) {
-                i -= 1;
-            }
-            i
-        };
-        let start = floor(span.start);
-        let before = &text[..start];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = text[line_start..start].chars().count() + 1;
-        let line_end = text[line_start..]
-            .find('\n')
-            .map_or(text.len(), |i| line_start + i);
-        let source_line = text[line_start..line_end]
-            .trim_end_matches('\r')
-            .to_string();
-        let end = floor(span.end.clamp(start, line_end));
-        let width = text[start..end].chars().count().max(1);
-        Self {
-            path: path.to_path_buf(),
-            line,
-            column,
-            source_line: Some(source_line),
-            width,
-        }
-    }
-
-    /// A location that names only a file.
-    pub fn file(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            source_line: None,
-            width: 0,
-        }
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}", self.path.display())
-        } else {
-            write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
-        }
-    }
-}
 
 /// `path` as seen from `base` (`services.toml`, `../services.toml`), so that it is short
 /// and clickable; unchanged when the two share no root.

@@ -1,0 +1,151 @@
+//! The one code path that rewrites msvc-owned files: `new`, `link`, `rm`, `sync` and
+//! `deploy` all end in [`plan_generated`], so a hand edit of services.toml is one
+//! `msvc sync` away from consistent files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Location, Result};
+use crate::plan::{Ownership, WritePlan};
+use crate::render::context::{self, ServiceContext, WorkspaceContext};
+use crate::render::{
+    CONTRACTS_DIR, Renderer, planned_or_disk, render_dirs, service_dir, workspace_context,
+};
+use crate::workspace::model::{Kind, Manifest};
+use crate::workspace::names::QueueForms;
+use crate::workspace::proto::ProtoInfo;
+
+/// Rewrites every msvc-owned file from the manifest: compose, the contracts crate, the
+/// workspace member list, and deploy/k8s/base and deploy/prometheus once `msvc deploy`
+/// has written them. The one path `new`, `rm` and `sync` share.
+pub fn plan_generated(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+    protos: &BTreeMap<String, ProtoInfo>,
+) -> Result<()> {
+    let mut ws_ctx = WorkspaceContext::new(manifest, protos);
+    ws_ctx.rest_peers = rest_peers(plan, manifest)?;
+    let mut ctx = tera::Context::new();
+    ctx.insert("ws", &ws_ctx);
+    for (rel, text) in render_dirs(renderer, &["contracts"], &ctx)? {
+        plan.put(
+            Path::new(CONTRACTS_DIR).join(rel),
+            text,
+            Ownership::Generated,
+        );
+    }
+    // Message types are the user's to shape: written once per queue, then left alone.
+    for queue in manifest.queues() {
+        let forms = QueueForms::new(&queue);
+        let mut qctx = ctx.clone();
+        qctx.insert("queue", &forms);
+        let text = renderer.render("message/message.rs.tera", &qctx)?;
+        plan.put(
+            Path::new(CONTRACTS_DIR)
+                .join("src/messages")
+                .join(format!("{}.rs", forms.module)),
+            text,
+            Ownership::ScaffoldedOnce,
+        );
+    }
+    for (rel, text) in render_dirs(renderer, &["deploy"], &ctx)? {
+        plan.put(rel, text, Ownership::Generated);
+    }
+    // A worker's routes follow its `consumes` list, so they are msvc's to rewrite.
+    // The workspace part of the context is built once: per worker it would make the
+    // render quadratic in the number of services.
+    let mut ws_only: Option<tera::Context> = None;
+    for (name, svc) in &manifest.services {
+        if svc.kind == Kind::Worker {
+            let mut ctx = ws_only
+                .get_or_insert_with(|| workspace_context(manifest, protos))
+                .clone();
+            ctx.insert("service", &ServiceContext::new(manifest, name, protos));
+            let text = renderer.render("worker/src/routes.rs.tera", &ctx)?;
+            plan.put(
+                service_dir(name).join("src/routes.rs"),
+                text,
+                Ownership::Generated,
+            );
+        }
+    }
+    plan_members(plan, renderer, manifest)?;
+    crate::deploy::plan_existing(plan, renderer, manifest)?;
+    // Last, over everything the command rendered (service files planned before too).
+    plan.format_rust();
+    Ok(())
+}
+
+/// The REST services that others depend on, with their APIs read from openapi.yaml.
+fn rest_peers(plan: &WritePlan, manifest: &Manifest) -> Result<Vec<context::RestPeer>> {
+    let mut peers = Vec::new();
+    for (name, svc) in &manifest.services {
+        let depended_on = manifest
+            .services
+            .values()
+            .any(|s| s.depends_on.contains(name));
+        if svc.kind != Kind::Rest || !depended_on {
+            continue;
+        }
+        let rel = service_dir(name).join("openapi.yaml");
+        let shown = rel.to_string_lossy().replace('\\', "/");
+        let Some(text) = planned_or_disk(plan, &rel) else {
+            return Err(Error::new(format!(
+                "`{shown}` does not exist, so the typed client of `{name}` cannot be generated"
+            ))
+            .hint("restore the file (msvc writes one with every REST service); its callers' client is generated from it"));
+        };
+        peers.push(context::RestPeer {
+            names: crate::workspace::names::NameForms::new(name),
+            port: svc.port.unwrap_or(0),
+            api: crate::workspace::openapi::parse(plan.root(), &shown, &text)?,
+        });
+    }
+    Ok(peers)
+}
+
+/// Sets `workspace.members` of the root Cargo.toml, keeping everything else the user wrote.
+fn plan_members(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) -> Result<()> {
+    let rel = Path::new("Cargo.toml");
+    let text = if let Some(t) = planned_or_disk(plan, rel) {
+        t
+    } else {
+        let ctx = workspace_context(manifest, &BTreeMap::new());
+        renderer.render("workspace/Cargo.toml.tera", &ctx)?
+    };
+    let mut doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
+        Error::new(format!("the workspace's Cargo.toml is not valid TOML: {e}"))
+            .at(Location::file(plan.root().join(rel)))
+            .hint("fix it; msvc keeps its `[workspace] members` list in step with services.toml")
+    })?;
+    let Some(ws) = doc.get_mut("workspace").and_then(|w| w.as_table_like_mut()) else {
+        return Err(
+            Error::new("the workspace's Cargo.toml has no [workspace] table")
+                .at(Location::file(plan.root().join(rel)))
+                .hint("add `[workspace]` with `members = []`; msvc fills in the members"),
+        );
+    };
+    let mut members = toml_edit::Array::new();
+    members.push(CONTRACTS_DIR);
+    for (name, svc) in &manifest.services {
+        if svc.kind != Kind::Process {
+            members.push(format!("services/{name}"));
+        }
+    }
+    for v in members.iter_mut() {
+        v.decor_mut().set_prefix("\n    ");
+    }
+    members.set_trailing(",\n");
+    members.set_trailing_comma(false);
+    let existing = ws.get("members").and_then(|m| m.as_array());
+    let same = existing.is_some_and(|old| {
+        old.iter().map(|v| v.as_str()).collect::<Vec<_>>()
+            == members.iter().map(|v| v.as_str()).collect::<Vec<_>>()
+    });
+    if !same {
+        ws.insert("members", toml_edit::value(members));
+    }
+    plan.put(rel, doc.to_string(), Ownership::Generated);
+    Ok(())
+}
