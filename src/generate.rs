@@ -8,12 +8,12 @@ use std::path::Path;
 use crate::error::{Error, Location, Result};
 use crate::plan::{Ownership, WritePlan};
 use crate::render::context::{self, ServiceContext, WorkspaceContext};
-use crate::render::{
-    CONTRACTS_DIR, Renderer, planned_or_disk, render_dirs, service_dir, workspace_context,
-};
+use crate::render::{CONTRACTS_DIR, Renderer, planned_or_disk, render_dirs, workspace_context};
 use crate::workspace::model::{Kind, Manifest};
 use crate::workspace::names::QueueForms;
+use crate::workspace::openapi::RestApis;
 use crate::workspace::proto::ProtoInfo;
+use crate::workspace::service_dir;
 
 /// Rewrites every msvc-owned file from the manifest: compose, the contracts crate, the
 /// workspace member list, and deploy/k8s/base and deploy/prometheus once `msvc deploy`
@@ -79,6 +79,7 @@ pub fn plan_generated(
 
 /// The REST services that others depend on, with their APIs read from openapi.yaml.
 fn rest_peers(plan: &WritePlan, manifest: &Manifest) -> Result<Vec<context::RestPeer>> {
+    let apis = RestApis::read(plan.root(), manifest, plan);
     let mut peers = Vec::new();
     for (name, svc) in &manifest.services {
         let depended_on = manifest
@@ -88,18 +89,10 @@ fn rest_peers(plan: &WritePlan, manifest: &Manifest) -> Result<Vec<context::Rest
         if svc.kind != Kind::Rest || !depended_on {
             continue;
         }
-        let rel = service_dir(name).join("openapi.yaml");
-        let shown = rel.to_string_lossy().replace('\\', "/");
-        let Some(text) = planned_or_disk(plan, &rel) else {
-            return Err(Error::new(format!(
-                "`{shown}` does not exist, so the typed client of `{name}` cannot be generated"
-            ))
-            .hint("restore the file (msvc writes one with every REST service); its callers' client is generated from it"));
-        };
         peers.push(context::RestPeer {
             names: crate::workspace::names::NameForms::new(name),
             port: svc.port.unwrap_or(0),
-            api: crate::workspace::openapi::parse(plan.root(), &shown, &text)?,
+            api: apis.for_client(name)?.clone(),
         });
     }
     Ok(peers)

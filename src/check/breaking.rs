@@ -1,21 +1,18 @@
 //! Proto breaking changes against a git revision (`msvc check --against REF`): every
-//! proto is compared with its version at REF, read with `git cat-file --batch`.
+//! proto is compared with its version at REF (read by [`ProtosAt`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::ops::Range;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorProto};
 
 use super::Context;
 use super::diagnostic::Diagnostic;
-use super::protos::{PROTO_DIR, ProtoSet};
 use crate::error::SourceText;
-use crate::error::{Error, Location, Result};
+use crate::error::{Location, Result};
+use crate::workspace::protos::ProtoSet;
+use crate::workspace::revision::ProtosAt;
 
 pub fn check(
     ctx: &Context<'_>,
@@ -23,20 +20,11 @@ pub fn check(
     rev: &str,
     out: &mut Vec<Diagnostic>,
 ) -> Result<()> {
-    let git = Git::new(ctx.root, rev)?;
-    let mut paths: BTreeSet<String> = git.ls_tree(PROTO_DIR)?.into_iter().collect();
-    let deleted_candidates = paths.clone();
-    paths.extend(protos.files.keys().cloned());
-    let old = git.cat_files(&paths)?;
-    for path in &paths {
-        let Some(old_text) = old.get(path) else {
-            continue; // new since REF
-        };
-        let Ok(old_fd) = protox_parse::parse(path, old_text) else {
-            continue; // broken at REF: nothing to compare with
-        };
+    let old = ProtosAt::read(ctx.root, rev, protos)?;
+    // New since REF, or broken at REF: nothing to compare with.
+    for (path, old_fd) in &old.files {
         match protos.files.get(path) {
-            None if deleted_candidates.contains(path) => {
+            None if old.listed.contains(path) => {
                 if old_fd.service.is_empty()
                     && old_fd.message_type.is_empty()
                     && old_fd.enum_type.is_empty()
@@ -55,7 +43,7 @@ pub fn check(
                     continue;
                 };
                 let source = SourceText::new(path, &file.text);
-                Compare::new(rev, &old_fd, new_fd, &source, out).files();
+                Compare::new(rev, old_fd, new_fd, &source, out).files();
             }
         }
     }
@@ -520,129 +508,6 @@ fn parent_path(name: &str, msgs: &BTreeMap<String, Named<'_, DescriptorProto>>) 
         n = parent;
     }
     vec![2]
-}
-
-/// The git repository around the workspace, at one revision.
-struct Git<'a> {
-    root: &'a Path,
-    rev: String,
-    /// The workspace root relative to the repository's top level (`shop/` or empty).
-    prefix: String,
-}
-
-impl<'a> Git<'a> {
-    fn new(root: &'a Path, rev: &str) -> Result<Self> {
-        let prefix = Self::run(root, &["rev-parse", "--show-prefix"]).map_err(|e| {
-            Error::new(format!("--against needs a git repository: {e}"))
-                .hint("run msvc check --against inside a git checkout of the workspace")
-        })?;
-        if rev.starts_with('-')
-            || Self::run(
-                root,
-                &[
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    &format!("{rev}^{{commit}}"),
-                ],
-            )
-            .is_err()
-        {
-            return Err(
-                Error::new(format!("`{rev}` is not a commit of this repository")).hint(
-                    "pass a branch, tag or commit, e.g. `--against main` or `--against HEAD~1`",
-                ),
-            );
-        }
-        Ok(Self {
-            root,
-            rev: rev.to_string(),
-            prefix: prefix.trim().to_string(),
-        })
-    }
-
-    fn run(root: &Path, args: &[&str]) -> std::result::Result<String, String> {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run git: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
-    }
-
-    /// Files under `dir` at the revision, relative to the workspace root.
-    fn ls_tree(&self, dir: &str) -> Result<Vec<String>> {
-        let text = Self::run(
-            self.root,
-            &["ls-tree", "-r", "--name-only", "-z", &self.rev, "--", dir],
-        )
-        .map_err(|e| Error::new(format!("git ls-tree failed: {e}")))?;
-        Ok(text
-            .split('\0')
-            .filter(|p| Path::new(p).extension().is_some_and(|e| e == "proto"))
-            .map(ToString::to_string)
-            .collect())
-    }
-
-    /// The contents of `paths` at the revision; paths that do not exist there are absent.
-    fn cat_files(&self, paths: &BTreeSet<String>) -> Result<HashMap<String, String>> {
-        let paths: Vec<&String> = paths.iter().filter(|p| !p.contains('\n')).collect();
-        let mut child = Command::new("git")
-            .arg("-C")
-            .arg(self.root)
-            .args(["cat-file", "--batch"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| Error::new(format!("cannot run git: {e}")))?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let mut input = String::new();
-        for p in &paths {
-            let _ = writeln!(input, "{}:{}{p}", self.rev, self.prefix);
-        }
-        // Write from another thread: git answers while it reads, and a full pipe would
-        // block both sides.
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(input.as_bytes());
-        });
-        let mut reader = BufReader::new(child.stdout.take().expect("piped"));
-        let mut out = HashMap::new();
-        for path in paths {
-            let mut header = String::new();
-            if reader
-                .read_line(&mut header)
-                .map_err(|e| Error::new(format!("git cat-file: {e}")))?
-                == 0
-            {
-                break;
-            }
-            let fields: Vec<&str> = header.split_whitespace().collect();
-            let [_, kind, size] = fields[..] else {
-                continue;
-            };
-            let Ok(size) = size.parse::<usize>() else {
-                continue;
-            };
-            let mut body = vec![0; size + 1];
-            reader
-                .read_exact(&mut body)
-                .map_err(|e| Error::new(format!("git cat-file: {e}")))?;
-            body.pop();
-            if kind == "blob" {
-                out.insert(path.clone(), String::from_utf8_lossy(&body).into_owned());
-            }
-        }
-        let _ = writer.join();
-        let _ = child.wait();
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use super::Context;
 use super::diagnostic::Diagnostic;
 use crate::error::Location;
 use crate::error::SourceText;
-use crate::render::service_dir;
 use crate::workspace::model::Kind;
+use crate::workspace::service_dir;
 
 pub fn check(ctx: &Context<'_>, dirs: &BTreeSet<String>, out: &mut Vec<Diagnostic>) {
     let wanted = [

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use super::Context;
 use super::diagnostic::Diagnostic;
-use super::protos::ProtoSet;
 use crate::deploy::k8s::{BASE_DIR, K8S_DIR};
 use crate::deploy::prometheus::PROMETHEUS_DIR;
 use crate::error::Error;
@@ -16,6 +15,7 @@ use crate::plan::read_regular;
 use crate::plan::{Action, PlannedFile, WritePlan};
 use crate::render::{COMPOSE_FILE, CONTRACTS_DIR, Renderer};
 use crate::workspace::model::Kind;
+use crate::workspace::protos::ProtoSet;
 
 /// Lines of diff shown per file; the rest is summarised.
 const MAX_DIFF_LINES: usize = 40;

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use super::Context;
 use super::diagnostic::Diagnostic;
 use crate::error::Location;
-use crate::render::service_dir;
 use crate::workspace::model::Kind;
+use crate::workspace::service_dir;
 
 /// The directories under services/, sorted (hidden ones left out).
 pub fn service_dirs(ctx: &Context<'_>) -> BTreeSet<String> {

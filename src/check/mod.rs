@@ -15,7 +15,6 @@ pub mod junit;
 pub mod layout;
 pub mod manifest;
 pub mod output;
-pub mod protos;
 pub mod queues;
 pub mod sarif;
 
@@ -26,6 +25,8 @@ pub use diagnostic::{Diagnostic, Level};
 
 use crate::error::{Location, Result};
 use crate::workspace::model::CheckLevel;
+use crate::workspace::protos::ProtoSet;
+use crate::workspace::source::Disk;
 use crate::workspace::{MANIFEST_FILE, Workspace};
 
 /// The stack of the threads checks run on: parsers recurse into nested input, and no input
@@ -189,14 +190,15 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
     // the fix drift diagnostics name, refuses any other.
     let manifest_valid = !loaded.schema_errors && out.iter().all(|d| d.id == "UNKNOWN_CHECK");
 
-    let protos = protos::check(&ctx, &mut out);
+    let mut protos = ProtoSet::read(root, &ws.manifest, &Disk(root), &|keys| ctx.locate(keys));
+    out.append(&mut protos.problems);
     // Compiling the protos takes the longest; it runs beside the other checks.
     let compiled = std::thread::scope(|scope| {
         // As deep a stack as the thread `msvc check` runs on: protos nest.
         let compile = levels.enabled("PROTO_COMPILE").then(|| {
             std::thread::Builder::new()
                 .stack_size(STACK_SIZE)
-                .spawn_scoped(scope, || protos::compile(&protos))
+                .spawn_scoped(scope, || protos.compile())
                 .expect("a thread can be started")
         });
         calls::check(&ctx, &protos, &mut out);

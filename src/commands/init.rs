@@ -15,6 +15,7 @@ use crate::workspace::model::{Kind, Service};
 use crate::workspace::model::{Manifest, TEMPLATE_VERSION, WorkspaceSection};
 use crate::workspace::names::validate_workspace_name;
 use crate::workspace::proto;
+use crate::workspace::protos::ProtoSet;
 use crate::workspace::{MANIFEST_FILE, Workspace};
 
 pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
@@ -88,7 +89,7 @@ pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
     if args.example {
         manifest = plan_example(&mut plan, &renderer, &target, &text)?;
     }
-    let protos = collect_protos(&plan, &manifest)?;
+    let protos = new_protos(&plan, &manifest)?;
     crate::generate::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
     plan.apply()?;
 
@@ -158,25 +159,21 @@ fn plan_example(
     let manifest = Workspace::parse(&root.join(MANIFEST_FILE), &text)?;
     plan.put(MANIFEST_FILE, text, Ownership::Scaffolded);
     render::plan_default_proto(plan, renderer, &manifest, "user-service")?;
-    let protos = collect_protos(plan, &manifest)?;
+    let protos = new_protos(plan, &manifest)?;
     for (name, _) in example_services() {
         render::plan_example_service(plan, renderer, &manifest, name, &protos)?;
     }
     Ok(manifest)
 }
 
-/// The protos of a workspace that is not on disk yet.
-fn collect_protos(
+/// The protos of a workspace that is not on disk yet: those the plan holds.
+fn new_protos(
     plan: &WritePlan,
     manifest: &Manifest,
 ) -> Result<BTreeMap<String, crate::workspace::proto::ProtoInfo>> {
-    let mut protos = BTreeMap::new();
-    for svc in manifest.services.values() {
-        if let Some(path) = &svc.proto
-            && let Some(text) = plan.get(Path::new(path)).and_then(|f| f.new.as_deref())
-        {
-            protos.insert(path.clone(), proto::parse(plan.root(), path, text)?);
-        }
-    }
-    Ok(protos)
+    let manifest_file = plan.root().join(MANIFEST_FILE);
+    ProtoSet::read(plan.root(), manifest, plan, &|_| {
+        crate::error::Location::file(&manifest_file)
+    })
+    .into_infos()
 }

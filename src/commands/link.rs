@@ -6,10 +6,13 @@ use crate::cli::LinkArgs;
 use crate::error::{Error, Result};
 use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
-use crate::render::{self, COMPOSE_FILE, Renderer};
+use crate::render::{COMPOSE_FILE, Renderer};
+use crate::workspace::calls::{self, Contracts};
 use crate::workspace::edit::ManifestEdit;
 use crate::workspace::model::Kind;
 use crate::workspace::names::{NameForms, validate_queue_name};
+use crate::workspace::openapi::RestApis;
+use crate::workspace::source::Disk;
 use crate::workspace::validate::{did_you_mean, validate};
 use crate::workspace::{MANIFEST_FILE, Workspace};
 
@@ -39,7 +42,7 @@ pub fn run(cwd: &Path, args: &LinkArgs, printer: &Printer) -> Result<i32> {
         peers.push(dep.clone());
     }
     for call in &args.calls {
-        let peer = check_call(&ws, &root, name, call)?;
+        let peer = check_call(&ws, name, call)?;
         peers.push(peer);
     }
     for q in args.publishes.iter().chain(&args.consumes) {
@@ -99,7 +102,7 @@ pub fn run(cwd: &Path, args: &LinkArgs, printer: &Printer) -> Result<i32> {
     let renderer = Renderer::for_workspace(&root, &manifest)?;
     let mut plan = WritePlan::new(&root);
     plan.put(MANIFEST_FILE, text, Ownership::Manifest);
-    let protos = render::collect_protos(&plan, &ws, &manifest)?;
+    let protos = ws.service_protos(&manifest, &plan)?;
     crate::generate::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
 
     if args.dry_run {
@@ -164,55 +167,22 @@ fn check_peer(ws: &Workspace, name: &str, dep: &str, flag: &str) -> Result<()> {
 }
 
 /// Checks a `calls` entry against the peer's contract; returns the peer.
-fn check_call(ws: &Workspace, root: &Path, name: &str, call: &str) -> Result<String> {
-    let Some((peer, target)) = call.split_once('/') else {
-        return Err(Error::new(format!("`{call}` is not a call"))
-            .hint("write `peer/Service.Method` for gRPC or `peer/GET /path` for REST"));
+fn check_call(ws: &Workspace, name: &str, call: &str) -> Result<String> {
+    let Some((peer, _)) = calls::split(call) else {
+        return Err(
+            Error::new(format!("`{call}` is not a call: it names no peer"))
+                .hint("write `peer/Service.Method` for gRPC or `peer/GET /path` for REST"),
+        );
     };
     check_peer(ws, name, peer, "--calls")?;
-    let svc = &ws.manifest.services[peer];
-    match svc.kind {
-        Kind::Grpc => {
-            let Some((service, method)) = target.split_once('.') else {
-                return Err(Error::new(format!(
-                    "`{call}`: a gRPC call is `{peer}/Service.Method`"
-                ))
-                .hint("e.g. `user-service/UserService.GetUser`"));
-            };
-            let path = svc.proto.clone().unwrap_or_default();
-            let text = fs_err::read_to_string(root.join(&path))?;
-            let info = crate::workspace::proto::parse(root, &path, &text)?;
-            let rpcs: Vec<String> = info
-                .services
-                .iter()
-                .flat_map(|s| s.rpcs.iter().map(move |r| format!("{}.{}", s.name, r.name)))
-                .collect();
-            if !rpcs.iter().any(|r| r == &format!("{service}.{method}")) {
-                let hint = did_you_mean(target, rpcs.iter())
-                    .unwrap_or_else(|| format!("its RPCs: {}", rpcs.join(", ")));
-                return Err(
-                    Error::new(format!("`{peer}` has no RPC `{target}` in {path}")).hint(hint),
-                );
-            }
-        }
-        Kind::Rest | Kind::Process => {
-            let ok = target.split_once(' ').is_some_and(|(method, route)| {
-                ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method)
-                    && route.starts_with('/')
-            });
-            if !ok {
-                return Err(
-                    Error::new(format!("`{call}`: a REST call is `{peer}/METHOD /path`"))
-                        .hint(format!("e.g. `{peer}/GET /user/{{id}}`")),
-                );
-            }
-        }
-        Kind::Worker => {
-            return Err(
-                Error::new(format!("`{peer}` is a worker and serves no calls"))
-                    .hint("publish to a queue it consumes instead: --publishes"),
-            );
-        }
-    }
-    Ok(peer.to_string())
+    let files = Disk(&ws.root);
+    let protos = ws.service_protos(&ws.manifest, &files)?;
+    let apis = RestApis::read(&ws.root, &ws.manifest, &files);
+    let contracts = Contracts {
+        protos: &protos,
+        apis: &|peer| apis.get(peer),
+    };
+    let resolved = calls::resolve(&ws.manifest, &contracts, name, call)
+        .map_err(|problem| Error::new(problem.message).hint(problem.hint))?;
+    Ok(resolved.peer.to_string())
 }

@@ -72,7 +72,7 @@ pub fn run(cwd: &Path, args: &NewArgs, printer: &Printer) -> Result<i32> {
             None => render::plan_default_proto(&mut plan, &renderer, &manifest, name)?,
         }
     }
-    let protos = render::collect_protos(&plan, &ws, &manifest)?;
+    let protos = ws.service_protos(&manifest, &plan)?;
     render::plan_service(&mut plan, &renderer, &manifest, name, &protos)?;
     crate::generate::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
 

@@ -6,7 +6,7 @@ use crate::cli::RmArgs;
 use crate::error::{Error, Result};
 use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
-use crate::render::{self, COMPOSE_FILE, Renderer};
+use crate::render::{COMPOSE_FILE, Renderer};
 use crate::workspace::edit::ManifestEdit;
 use crate::workspace::validate::did_you_mean;
 use crate::workspace::{MANIFEST_FILE, Workspace};
@@ -45,10 +45,10 @@ pub fn run(cwd: &Path, args: &RmArgs, printer: &Printer) -> Result<i32> {
     let renderer = Renderer::for_workspace(&root, &manifest)?;
     let mut plan = WritePlan::new(&root);
     plan.put(MANIFEST_FILE, new_text, Ownership::Manifest);
-    let protos = render::collect_protos(&plan, &ws, &manifest)?;
+    let protos = ws.service_protos(&manifest, &plan)?;
     crate::generate::plan_generated(&mut plan, &renderer, &manifest, &protos)?;
     if args.delete {
-        plan.delete(render::service_dir(name));
+        plan.delete(crate::workspace::service_dir(name));
         // The proto goes too, unless another service still uses it.
         if let Some(proto) = &svc.proto
             && !manifest
@@ -88,7 +88,7 @@ pub fn run(cwd: &Path, args: &RmArgs, printer: &Printer) -> Result<i32> {
             "{overlay} still patches `{name}` (it is yours, so msvc leaves it): remove `patches/{name}.yaml` and its `images:` entry, or `kubectl kustomize` fails"
         ));
     }
-    if !args.delete && root.join(render::service_dir(name)).exists() {
+    if !args.delete && root.join(crate::workspace::service_dir(name)).exists() {
         printer.line(&format!(
             "services/{name}/ was kept; delete it with `msvc rm {name} --delete` next time, or by hand"
         ));

@@ -21,7 +21,9 @@ pub fn run(cwd: &Path, args: &SyncArgs, printer: &Printer) -> Result<i32> {
     let missing: Vec<&String> = manifest
         .services
         .iter()
-        .filter(|(n, s)| s.kind != Kind::Process && !root.join(render::service_dir(n)).exists())
+        .filter(|(n, s)| {
+            s.kind != Kind::Process && !root.join(crate::workspace::service_dir(n)).exists()
+        })
         .map(|(n, _)| n)
         .collect();
     for name in &missing {
@@ -32,7 +34,7 @@ pub fn run(cwd: &Path, args: &SyncArgs, printer: &Printer) -> Result<i32> {
             render::plan_default_proto(&mut plan, &renderer, manifest, name)?;
         }
     }
-    let protos = render::collect_protos(&plan, &ws, manifest)?;
+    let protos = ws.service_protos(manifest, &plan)?;
     for name in &missing {
         render::plan_service(&mut plan, &renderer, manifest, name, &protos)?;
     }

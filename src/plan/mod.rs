@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::workspace::source::{Disk, Files};
 
 /// Who owns a file, which decides what happens when it already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -303,6 +304,25 @@ fn decide(old: Option<&str>, content: &str, ownership: Ownership, force: bool) -
         (Some(_), Ownership::ScaffoldedOnce) => Action::Keep,
         (Some(_), Ownership::Scaffolded) if !force => Action::Conflict,
         (Some(_), _) => Action::Update,
+    }
+}
+
+/// What the workspace's readers see: the plan's pending content over the disk.
+impl Files for WritePlan {
+    fn read(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
+        match self.get(rel) {
+            Some(f) => f.new.clone().map(String::into_bytes).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "deleted by the plan")
+            }),
+            None => Disk(&self.root).read(rel),
+        }
+    }
+
+    fn exists(&self, rel: &Path) -> bool {
+        match self.get(rel) {
+            Some(f) => f.new.is_some(),
+            None => Disk(&self.root).exists(rel),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ pub mod context;
 pub mod templates;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tera::Tera;
 
@@ -12,9 +12,9 @@ use self::context::{ServiceContext, WorkspaceContext};
 use self::templates::{Origin, TEMPLATE_SUFFIX, TemplateSet};
 use crate::error::{Error, Location, Result};
 use crate::plan::{Ownership, WritePlan};
-use crate::workspace::Workspace;
 use crate::workspace::model::{Kind, Manifest};
 use crate::workspace::proto::ProtoInfo;
+use crate::workspace::service_dir;
 
 /// Path of the generated contracts crate, relative to the workspace root.
 pub const CONTRACTS_DIR: &str = "crates/contracts";
@@ -174,29 +174,6 @@ pub fn planned_or_disk(plan: &WritePlan, rel: &Path) -> Option<String> {
     crate::plan::read_regular(&plan.root().join(rel))
 }
 
-/// Parses the proto of every gRPC service, as the plan would leave them.
-pub fn collect_protos(
-    plan: &WritePlan,
-    ws: &Workspace,
-    manifest: &Manifest,
-) -> Result<BTreeMap<String, ProtoInfo>> {
-    let mut protos = BTreeMap::new();
-    for (name, svc) in &manifest.services {
-        let Some(path) = &svc.proto else { continue };
-        if protos.contains_key(path) {
-            continue;
-        }
-        let source = planned_or_disk(plan, Path::new(path)).ok_or_else(|| {
-            Error::new(format!("proto `{path}` of service `{name}` does not exist"))
-                .at(ws.locate(&["services", name, "proto"]))
-                .hint("restore the file, or fix the `proto` path in services.toml")
-        })?;
-        let info = crate::workspace::proto::parse(plan.root(), path, &source)?;
-        protos.insert(path.clone(), info);
-    }
-    Ok(protos)
-}
-
 pub fn workspace_context(
     manifest: &Manifest,
     protos: &BTreeMap<String, ProtoInfo>,
@@ -285,9 +262,4 @@ fn plan_service_from(
         plan.put(dir.join(rel), text, Ownership::Scaffolded);
     }
     Ok(())
-}
-
-/// Where a service's crate lives, relative to the root.
-pub fn service_dir(name: &str) -> PathBuf {
-    Path::new("services").join(name)
 }

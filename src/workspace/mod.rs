@@ -1,13 +1,19 @@
 //! services.toml: finding it, loading it with source locations, validating it, editing it.
 
+pub mod calls;
+pub mod diagnostic;
 pub mod edit;
 pub mod model;
 pub mod names;
 pub mod openapi;
 pub mod proto;
+pub mod protos;
+pub mod revision;
+pub mod source;
 pub mod url;
 pub mod validate;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use model::{Kind, Manifest, Service};
@@ -89,10 +95,25 @@ impl Workspace {
         locate_in(&self.manifest_path, &self.text, keys)
     }
 
+    /// The protos of the gRPC services of `manifest` (this workspace's, or the one a command
+    /// is about to write), as `files` has them: what code generation reads.
+    pub fn service_protos(
+        &self,
+        manifest: &Manifest,
+        files: &dyn source::Files,
+    ) -> Result<BTreeMap<String, proto::ProtoInfo>> {
+        protos::ProtoSet::read(&self.root, manifest, files, &|keys| self.locate(keys)).into_infos()
+    }
+
     /// The path of a file relative to the workspace root, for messages.
     pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
         path.strip_prefix(&self.root).unwrap_or(path)
     }
+}
+
+/// Where a service's crate lives, relative to the root.
+pub fn service_dir(name: &str) -> PathBuf {
+    Path::new("services").join(name)
 }
 
 /// Finds `keys` in TOML `text` and returns the location of the deepest one found.

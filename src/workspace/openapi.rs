@@ -8,13 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use heck::{ToPascalCase, ToSnakeCase};
 use serde::Serialize;
 use serde_yaml_ng::Value;
 
-use crate::error::{Error, Location, Result};
+use super::diagnostic::Diagnostic;
+use super::model::{Kind, Manifest};
+use super::service_dir;
+use super::source::Files;
+use crate::error::{Error, Location, Result, SourceText, slash_path};
 
 /// A typed client's worth of an API.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -76,6 +80,129 @@ fn ident(name: &str) -> String {
     } else {
         snake
     }
+}
+
+/// The file a REST service declares its routes in, relative to the workspace root.
+pub fn openapi_path(service: &str) -> PathBuf {
+    service_dir(service).join("openapi.yaml")
+}
+
+/// What one REST service's openapi.yaml gave.
+#[derive(Debug)]
+enum Read {
+    Api(RestApi),
+    Missing,
+    /// Does not parse: the text (its error is made again for a command that needs the
+    /// file, which then stops) and the diagnostic for `msvc check`.
+    Invalid(String, Diagnostic),
+}
+
+/// The openapi.yaml of every REST service, read once.
+#[derive(Debug, Default)]
+pub struct RestApis {
+    root: PathBuf,
+    read: BTreeMap<String, Read>,
+}
+
+impl RestApis {
+    /// Reads the openapi.yaml of every REST service of `manifest`, as `files` has them.
+    pub fn read(root: &Path, manifest: &Manifest, files: &dyn Files) -> Self {
+        let mut read = BTreeMap::new();
+        for (name, svc) in &manifest.services {
+            if svc.kind != Kind::Rest {
+                continue;
+            }
+            let rel = openapi_path(name);
+            let entry = match files.read(&rel) {
+                Err(_) => Read::Missing,
+                Ok(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    let shown = slash_path(&rel);
+                    match parse(root, &shown, &text) {
+                        Ok(api) => Read::Api(api),
+                        Err(err) => {
+                            let problem = invalid(&rel, &text, &err);
+                            Read::Invalid(text, problem)
+                        }
+                    }
+                }
+            };
+            read.insert(name.clone(), entry);
+        }
+        Self {
+            root: root.to_path_buf(),
+            read,
+        }
+    }
+
+    /// The API of a REST service, when its openapi.yaml reads.
+    pub fn get(&self, service: &str) -> Option<&RestApi> {
+        match self.read.get(service)? {
+            Read::Api(api) => Some(api),
+            _ => None,
+        }
+    }
+
+    /// The API its callers' typed client is generated from, or why there is none.
+    pub fn for_client(&self, service: &str) -> Result<&RestApi> {
+        match self.read.get(service) {
+            Some(Read::Api(api)) => Ok(api),
+            Some(Read::Invalid(text, _)) => Err(parse(
+                &self.root,
+                &slash_path(&openapi_path(service)),
+                text,
+            )
+            .expect_err("it did not parse when read")),
+            _ => Err(Error::new(format!(
+                "`{}` does not exist, so the typed client of `{service}` cannot be generated",
+                slash_path(&openapi_path(service))
+            ))
+            .hint("restore the file (msvc writes one with every REST service); its callers' client is generated from it")),
+        }
+    }
+
+    /// What `msvc check` reports of a service's openapi.yaml: it does not read, or it is
+    /// missing while `used` (other services depend on or call the service).
+    pub fn problem(&self, service: &str, used: bool) -> Option<Diagnostic> {
+        match self.read.get(service)? {
+            Read::Api(_) => None,
+            Read::Invalid(_, problem) => Some(problem.clone()),
+            Read::Missing => used.then(|| {
+                let rel = openapi_path(service);
+                Diagnostic::new(
+                    "OPENAPI_INVALID",
+                    format!(
+                        "`{}` does not exist, and other services call `{service}`",
+                        slash_path(&rel)
+                    ),
+                )
+                .at(Location::file(&rel))
+                .hint("restore the file: the typed client of its callers is generated from it")
+            }),
+        }
+    }
+}
+
+/// `OPENAPI_INVALID` for YAML that does not read, at the place it stops reading.
+fn invalid(rel: &Path, text: &str, err: &Error) -> Diagnostic {
+    let source = SourceText::new(rel, text);
+    let location = err.location.as_ref().filter(|l| l.line > 0).map_or_else(
+        || Location::file(rel),
+        |l| {
+            let offset = source.offset(l.line - 1, l.column.saturating_sub(1));
+            source.location(offset..offset + 1)
+        },
+    );
+    let cause = std::error::Error::source(err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let cause = cause.split(" at line ").next().unwrap_or(&cause);
+    Diagnostic::new(
+        "OPENAPI_INVALID",
+        format!("`{}` is not valid YAML: {cause}", slash_path(rel)),
+    )
+    .at(location)
+    .hint("fix the YAML; the typed client of the service's callers is generated from it")
 }
 
 /// Parses `text`, the `openapi.yaml` at `path` (relative to `root`).
