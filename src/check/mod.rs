@@ -13,7 +13,6 @@ pub mod dockerfile;
 pub mod drift;
 pub mod junit;
 pub mod layout;
-pub mod manifest;
 pub mod output;
 pub mod queues;
 pub mod sarif;
@@ -24,6 +23,7 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, Level};
 
 use crate::error::{Location, Result};
+use crate::workspace::collect;
 use crate::workspace::model::CheckLevel;
 use crate::workspace::protos::ProtoSet;
 use crate::workspace::source::Disk;
@@ -128,8 +128,8 @@ impl Report {
 pub struct Context<'a> {
     pub root: &'a Path,
     pub ws: &'a Workspace,
-    pub index: &'a manifest::ManifestIndex<'a>,
-    /// Services whose table could not be read (see [`manifest::Loaded::broken`]).
+    pub index: &'a collect::ManifestIndex<'a>,
+    /// Services whose table could not be read (see [`collect::Loaded::broken`]).
     pub broken: &'a BTreeSet<String>,
     pub levels: &'a Levels,
 }
@@ -167,7 +167,7 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
         );
         return Ok(finish(out, default_levels(), None, false));
     }
-    let (index, loaded) = manifest::load(&text, &mut out);
+    let (index, loaded) = collect::load(&text, &mut out);
     let Some(loaded) = loaded else {
         return Ok(finish(out, default_levels(), None, false));
     };
@@ -185,7 +185,8 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
         broken: &loaded.broken,
         levels: &levels,
     };
-    manifest::validate(&ws, &index, &loaded.broken, &mut out);
+    collect::validate(&ws, &index, &loaded.broken, &mut out);
+    unknown_checks(&index, &ws.manifest.checks, &mut out);
     // Generated files are compared only with what a valid manifest generates: `msvc sync`,
     // the fix drift diagnostics name, refuses any other.
     let manifest_valid = !loaded.schema_errors && out.iter().all(|d| d.id == "UNKNOWN_CHECK");
@@ -230,6 +231,29 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
         Some((service_count, protos.files.len())),
         options.against.is_some(),
     ))
+}
+
+/// `[checks]` entries that name no check.
+fn unknown_checks(
+    index: &collect::ManifestIndex<'_>,
+    checks: &BTreeMap<String, CheckLevel>,
+    out: &mut Vec<Diagnostic>,
+) {
+    for id in checks.keys() {
+        if catalog::info(id).is_some() {
+            continue;
+        }
+        let hint = catalog::suggest(id)
+            .unwrap_or_else(|| "`msvc check --list` lists the check IDs".into());
+        out.push(
+            Diagnostic::new(
+                "UNKNOWN_CHECK",
+                format!("[checks] names `{id}`, which is not a check"),
+            )
+            .at(index.locate_key(&["checks", id]))
+            .hint(hint),
+        );
+    }
 }
 
 /// Applies levels, drops what is off or repeated, and sorts.

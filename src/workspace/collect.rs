@@ -1,6 +1,7 @@
-//! Manifest checks: services.toml read table by table, so that every problem is reported
-//! (syntax, unknown keys with "did you mean", wrong types, duplicate services, unknown
-//! check IDs), then the semantic validation other commands refuse a manifest for.
+//! services.toml read for `msvc check`: table by table, so that every problem is reported
+//! (syntax, unknown keys with "did you mean", wrong types, duplicate services), then the
+//! semantic validation other commands refuse a manifest for. The strict reader, which stops
+//! at the first problem, is [`super::Workspace::load`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -10,15 +11,12 @@ use serde::de::{self, Visitor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::catalog;
 use super::diagnostic::Diagnostic;
+use super::model::{Broker, CheckLevel, DeploySection, Manifest, Service, WorkspaceSection};
+use super::validate::{self, did_you_mean};
+use super::{MANIFEST_FILE, Workspace};
 use crate::error::Location;
 use crate::error::SourceText;
-use crate::workspace::model::{
-    Broker, CheckLevel, DeploySection, Manifest, Service, WorkspaceSection,
-};
-use crate::workspace::validate::{self, did_you_mean};
-use crate::workspace::{MANIFEST_FILE, Workspace};
 
 /// The manifest as far as it could be read.
 pub struct Loaded {
@@ -46,9 +44,31 @@ impl ManifestIndex<'_> {
         }
     }
 
+    /// The location of the last key of a key path itself, not its value.
+    pub fn locate_key(&self, keys: &[&str]) -> Location {
+        let (last, parents) = keys.split_last().expect("a key path names a key");
+        let table = span_table(&self.table, parents);
+        match table.and_then(|t| t.get_key_value(*last)) {
+            Some((k, _)) => self.source.location(k.span()),
+            None => self.locate(keys),
+        }
+    }
+
     pub fn location(&self, span: Range<usize>) -> Location {
         self.source.location(span)
     }
+}
+
+/// The table at a key path.
+fn span_table<'t, 'a>(root: &'t DeTable<'a>, keys: &[&str]) -> Option<&'t DeTable<'a>> {
+    let mut table = root;
+    for key in keys {
+        match table.get(*key)?.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return None,
+        }
+    }
+    Some(table)
 }
 
 fn span_of(root: &DeTable<'_>, keys: &[&str]) -> Option<Range<usize>> {
@@ -222,7 +242,7 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
         schema_errors = true;
         WorkspaceSection {
             name: "workspace".into(),
-            template_version: crate::workspace::model::TEMPLATE_VERSION,
+            template_version: super::model::TEMPLATE_VERSION,
             templates: None,
             shutdown_grace: None,
         }
@@ -305,18 +325,6 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
                     );
                     continue;
                 };
-                if catalog::info(&id_text).is_none() {
-                    let hint = catalog::suggest(&id_text)
-                        .unwrap_or_else(|| "`msvc check --list` lists the check IDs".into());
-                    out.push(
-                        Diagnostic::new(
-                            "UNKNOWN_CHECK",
-                            format!("[checks] names `{id_text}`, which is not a check"),
-                        )
-                        .at(index.location(id.span()))
-                        .hint(hint),
-                    );
-                }
                 checks.insert(id_text, level);
             }
         } else {
