@@ -1,9 +1,8 @@
 //! `msvc new`: add a service to the workspace.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::NewArgs;
-use crate::error::slash_path;
 use crate::error::{Error, Result};
 use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
@@ -13,14 +12,10 @@ use crate::workspace::model::{Kind, Service};
 use crate::workspace::names::{
     NameForms, default_resource, validate_queue_name, validate_resource, validate_service_name,
 };
-use crate::workspace::proto;
+use crate::workspace::ports::{ADMIN_PORT_BASE, GRPC_PORT_BASE, PortPicker, REST_PORT_BASE};
 use crate::workspace::validate::did_you_mean;
 use crate::workspace::{MANIFEST_FILE, Workspace};
-
-/// First ports `new` hands out, per role.
-const REST_PORT_BASE: u16 = 8080;
-const GRPC_PORT_BASE: u16 = 50051;
-const ADMIN_PORT_BASE: u16 = 9100;
+use crate::workspace::{proto, protos};
 
 pub fn run(cwd: &Path, args: &NewArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;
@@ -66,7 +61,7 @@ pub fn run(cwd: &Path, args: &NewArgs, printer: &Printer) -> Result<i32> {
     if kind == Kind::Grpc {
         match &proto_file {
             Some(file) => {
-                let (rel, text) = proto_from_file(file, svc.proto.as_deref())?;
+                let (rel, text) = protos::user_proto(file, svc.proto.as_deref())?;
                 plan.put(rel, text, Ownership::Scaffolded);
             }
             None => render::plan_default_proto(&mut plan, &renderer, &manifest, name)?,
@@ -150,45 +145,15 @@ fn service_from_args(
         return Err(Error::new("--resource only applies to REST services").hint("add --rest"));
     }
 
-    let mut taken: Vec<u16> = m.used_ports().iter().map(|(p, _, _)| *p).collect();
-    let mut pick = |given: Option<u16>, base: u16, flag: &str| -> Result<u16> {
-        if let Some(port) = given {
-            if port == 0 {
-                return Err(Error::new(format!("{flag} 0 is not a fixed port"))
-                    .hint("pick a port between 1024 and 65535"));
-            }
-            if let Some((_, owner, key)) = m.used_ports().into_iter().find(|(p, _, _)| *p == port) {
-                return Err(Error::new(format!(
-                    "port {port} is already used by `{owner}` ({key})"
-                ))
-                .at(ws.locate(&["services", owner, key]))
-                .hint(format!(
-                    "choose another port, or leave {flag} out to get the next free one"
-                )));
-            }
-            if taken.contains(&port) {
-                return Err(
-                    Error::new(format!("--port and --admin-port are both {port}"))
-                        .hint("give them different ports"),
-                );
-            }
-            taken.push(port);
-            return Ok(port);
-        }
-        let port = (base..=u16::MAX)
-            .find(|p| !taken.contains(p))
-            .ok_or_else(|| Error::new("no free port left above {base}"))?;
-        taken.push(port);
-        Ok(port)
-    };
+    let mut ports = PortPicker::new(ws);
     match kind {
-        Kind::Rest => svc.port = Some(pick(args.port, REST_PORT_BASE, "--port")?),
+        Kind::Rest => svc.port = Some(ports.pick(args.port, REST_PORT_BASE, "--port")?),
         Kind::Grpc => {
-            svc.port = Some(pick(args.port, GRPC_PORT_BASE, "--port")?);
-            svc.admin_port = Some(pick(args.admin_port, ADMIN_PORT_BASE, "--admin-port")?);
+            svc.port = Some(ports.pick(args.port, GRPC_PORT_BASE, "--port")?);
+            svc.admin_port = Some(ports.pick(args.admin_port, ADMIN_PORT_BASE, "--admin-port")?);
         }
         Kind::Worker => {
-            svc.admin_port = Some(pick(args.admin_port, ADMIN_PORT_BASE, "--admin-port")?);
+            svc.admin_port = Some(ports.pick(args.admin_port, ADMIN_PORT_BASE, "--admin-port")?);
         }
         Kind::Process => unreachable!("`new` has no flag for process services"),
     }
@@ -251,64 +216,9 @@ fn service_from_args(
     }
     if kind == Kind::Grpc {
         svc.proto = Some(match proto_file {
-            Some(file) => proto_destination(&ws.root, file)?,
+            Some(file) => protos::user_proto_destination(&ws.root, file)?,
             None => proto::default_proto_path(&forms.snake),
         });
     }
     Ok(svc)
-}
-
-/// Where a user's proto lives in the workspace: where it is when already under proto/,
-/// else `proto/<package path>/<file name>`.
-fn proto_destination(root: &Path, file: &Path) -> Result<String> {
-    let abs = std::path::absolute(file)?;
-    let proto_dir = std::path::absolute(root.join("proto"))?;
-    if let Ok(rel) = abs.strip_prefix(&proto_dir) {
-        return Ok(format!("proto/{}", slash_path(rel)));
-    }
-    let text = read_proto(file)?;
-    let info = proto::parse(Path::new(""), &file.display().to_string(), &text)?;
-    let file_name = file.file_name().map_or_else(
-        || "service.proto".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let mut dest = PathBuf::from("proto");
-    for part in info.package.split('.').filter(|p| !p.is_empty()) {
-        dest.push(part);
-    }
-    dest.push(file_name);
-    Ok(slash_path(&dest))
-}
-
-fn proto_from_file(file: &Path, dest: Option<&str>) -> Result<(PathBuf, String)> {
-    let text = read_proto(file)?;
-    let dest = dest.expect("gRPC services have a proto path");
-    // Parse now so a broken proto is reported against the user's file.
-    let info = proto::parse(Path::new(""), &file.display().to_string(), &text)?;
-    if info.services.is_empty() {
-        return Err(Error::new(format!(
-            "proto `{}` declares no service, so there is nothing to serve",
-            file.display()
-        ))
-        .hint("add a `service` with at least one `rpc`, or use --rest / --worker"));
-    }
-    if info.package.is_empty() {
-        return Err(
-            Error::new(format!("proto `{}` has no `package`", file.display())).hint(
-                "add a versioned package, e.g. `package billing.v1;`, so its code gets a module",
-            ),
-        );
-    }
-    Ok((PathBuf::from(dest), text))
-}
-
-fn read_proto(file: &Path) -> Result<String> {
-    fs_err::read_to_string(file).map_err(|e| {
-        Error::new(format!(
-            "cannot read proto `{}`: {}",
-            file.display(),
-            e.kind()
-        ))
-        .hint("pass the path of an existing .proto file to --proto")
-    })
 }

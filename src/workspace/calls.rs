@@ -11,13 +11,16 @@
 //! route  = "/" ...                 /user/{id}; a `{name}` segment matches any value
 //! ```
 //!
-//! A `process` peer has no contract: its entries only need the shape of one or the other.
+//! An RPC resolves when the peer's proto declares it (the service by its short or its full
+//! name); a route when the peer's openapi.yaml declares the method on it, HEAD also where
+//! GET is declared. A `process` peer has no contract: its entries need only the shape of one
+//! or the other.
 
 use std::collections::BTreeMap;
 
 use super::model::{Kind, Manifest};
 use super::names::NameForms;
-use super::openapi::{Operation, RestApi};
+use super::openapi::RestApi;
 use super::proto::ProtoInfo;
 use super::validate::did_you_mean;
 
@@ -225,18 +228,20 @@ fn rest_target<'t>(
     let Some(api) = api else {
         return Ok(Target::Route { method, route });
     };
-    let matching: Vec<&Operation> = api
-        .operations
+    let matching: Vec<&(String, String)> = api
+        .routes
         .iter()
-        .filter(|op| route_matches(&op.path, route))
+        .filter(|(_, path)| route_matches(path, route))
         .collect();
-    if matching.iter().any(|op| op.http_method == method) {
+    // A server answers HEAD wherever it answers GET (RFC 9110, and axum does).
+    let serves = |m: &str| matching.iter().any(|(declared, _)| declared == m);
+    if serves(&method) || (method == "HEAD" && serves("GET")) {
         return Ok(Target::Route { method, route });
     }
     let routes: Vec<String> = api
-        .operations
+        .routes
         .iter()
-        .map(|op| format!("{} {}", op.http_method, op.path))
+        .map(|(method, path)| format!("{method} {path}"))
         .collect();
     if matching.is_empty() {
         let hint = did_you_mean(&format!("{method} {route}"), routes.iter()).unwrap_or_else(|| {
@@ -252,11 +257,11 @@ fn rest_target<'t>(
             hint,
         ));
     }
-    let methods: Vec<&str> = matching.iter().map(|op| op.http_method.as_str()).collect();
+    let methods: Vec<&str> = matching.iter().map(|(m, _)| m.as_str()).collect();
     Err(CallProblem::new(
         "CALL_UNKNOWN_ROUTE",
         format!("`{peer}` does not serve {method} on `{route}`"),
-        format!("`{}` serves {}", matching[0].path, methods.join(", ")),
+        format!("`{}` serves {}", matching[0].1, methods.join(", ")),
     ))
 }
 

@@ -7,6 +7,7 @@ pub mod edit;
 pub mod model;
 pub mod names;
 pub mod openapi;
+pub mod ports;
 pub mod proto;
 pub mod protos;
 pub mod revision;

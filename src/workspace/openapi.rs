@@ -24,7 +24,12 @@ use crate::error::{Error, Location, Result, SourceText, slash_path};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RestApi {
     pub schemas: Vec<Schema>,
+    /// The operations a typed client has a function for.
     pub operations: Vec<Operation>,
+    /// Every route with the methods it declares, `head` and `options` included, as
+    /// (`HEAD`, `/user/{id}`): what `calls` entries are resolved against.
+    #[serde(skip)]
+    pub routes: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -235,21 +240,26 @@ pub fn parse(root: &Path, path: &str, text: &str) -> Result<RestApi> {
         }
     }
     let mut operations = Vec::new();
+    let mut routes = Vec::new();
     let mut used = BTreeMap::new();
     if let Some(paths) = doc.get("paths").and_then(Value::as_mapping) {
         for (route, item) in paths {
             let Some(route) = route.as_str() else {
                 continue;
             };
-            for method in ["get", "post", "put", "patch", "delete"] {
+            for method in ["get", "post", "put", "patch", "delete", "head", "options"] {
                 let Some(op) = item.get(method) else { continue };
-                operations.push(operation(route, method, item, op, &mut used));
+                routes.push((method.to_ascii_uppercase(), route.to_string()));
+                if !matches!(method, "head" | "options") {
+                    operations.push(operation(route, method, item, op, &mut used));
+                }
             }
         }
     }
     Ok(RestApi {
         schemas,
         operations,
+        routes,
     })
 }
 

@@ -4,7 +4,7 @@
 //! a git revision, for `msvc check --against`. protox is used nowhere else.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use miette::Diagnostic as _;
 use prost_types::FileDescriptorProto;
@@ -284,6 +284,63 @@ impl ProtoSet {
         }
         out
     }
+}
+
+/// Where a user's proto lives in the workspace: where it is when already under proto/,
+/// else `proto/<package path>/<file name>`.
+pub fn user_proto_destination(root: &Path, file: &Path) -> Result<String> {
+    let abs = std::path::absolute(file)?;
+    let proto_dir = std::path::absolute(root.join(PROTO_DIR))?;
+    if let Ok(rel) = abs.strip_prefix(&proto_dir) {
+        return Ok(format!("proto/{}", slash_path(rel)));
+    }
+    let text = read_proto(file)?;
+    let info = proto::parse(Path::new(""), &file.display().to_string(), &text)?;
+    let file_name = file.file_name().map_or_else(
+        || "service.proto".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut dest = PathBuf::from("proto");
+    for part in info.package.split('.').filter(|p| !p.is_empty()) {
+        dest.push(part);
+    }
+    dest.push(file_name);
+    Ok(slash_path(&dest))
+}
+
+/// The text of the proto a user hands to `msvc new --proto`, checked to declare a service
+/// and a package, and where it goes.
+pub fn user_proto(file: &Path, dest: Option<&str>) -> Result<(PathBuf, String)> {
+    let text = read_proto(file)?;
+    let dest = dest.expect("gRPC services have a proto path");
+    // Parse now so a broken proto is reported against the user's file.
+    let info = proto::parse(Path::new(""), &file.display().to_string(), &text)?;
+    if info.services.is_empty() {
+        return Err(Error::new(format!(
+            "proto `{}` declares no service, so there is nothing to serve",
+            file.display()
+        ))
+        .hint("add a `service` with at least one `rpc`, or use --rest / --worker"));
+    }
+    if info.package.is_empty() {
+        return Err(
+            Error::new(format!("proto `{}` has no `package`", file.display())).hint(
+                "add a versioned package, e.g. `package billing.v1;`, so its code gets a module",
+            ),
+        );
+    }
+    Ok((PathBuf::from(dest), text))
+}
+
+fn read_proto(file: &Path) -> Result<String> {
+    fs_err::read_to_string(file).map_err(|e| {
+        Error::new(format!(
+            "cannot read proto `{}`: {}",
+            file.display(),
+            e.kind()
+        ))
+        .hint("pass the path of an existing .proto file to --proto")
+    })
 }
 
 /// The error of a command that needs the proto a service names.

@@ -586,3 +586,81 @@ fn generated_code_is_rustfmt_clean_for_long_names() {
         stderr(&out)
     );
 }
+
+/// One `calls` grammar: what `msvc link` accepts, `msvc check` accepts, and each refuses the
+/// same entry for the same reason.
+#[test]
+fn link_and_check_read_calls_with_one_grammar() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc"]);
+    s.ok(&["new", "user-api", "--rest", "--depends-on", "user-service"]);
+    s.ok(&["new", "front", "--rest", "--depends-on", "user-api"]);
+
+    // A package-qualified RPC, as gRPC itself names the method.
+    s.ok(&[
+        "link",
+        "user-api",
+        "--calls",
+        "user-service/user_service.v1.UserService.GetUser",
+    ]);
+    // Every method of the grammar parses, in any case; the peer's openapi.yaml declares
+    // GET on the route, and a server that answers GET answers HEAD.
+    for method in ["get", "HEAD"] {
+        s.ok(&[
+            "link",
+            "front",
+            "--calls",
+            &format!("user-api/{method} /user/{{id}}"),
+        ]);
+    }
+    for method in ["POST", "put", "PATCH", "DELETE", "OPTIONS"] {
+        let out = s.run(&[
+            "link",
+            "front",
+            "--calls",
+            &format!("user-api/{method} /user/1"),
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{method}: {err}");
+        assert!(
+            err.contains(&format!(
+                "`user-api` does not serve {} on `/user/1`",
+                method.to_ascii_uppercase()
+            )),
+            "{method}: {err}"
+        );
+    }
+    let out = s.run(&["link", "front", "--calls", "user-api/FETCH /user/1"]);
+    assert!(
+        stderr(&out).contains("a call to a REST peer is `user-api/METHOD /path`"),
+        "{}",
+        stderr(&out)
+    );
+
+    // What link wrote, check accepts.
+    let m = s.read("services.toml");
+    assert!(
+        m.contains("\"user-service/user_service.v1.UserService.GetUser\""),
+        "{m}"
+    );
+    assert!(m.contains("\"user-api/HEAD /user/{id}\""), "{m}");
+    let out = s.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // What link refuses, check reports with the same words.
+    s.write(
+        "services.toml",
+        &m.replace(
+            "\"user-api/HEAD /user/{id}\"",
+            "\"user-api/OPTIONS /user/1\"",
+        ),
+    );
+    let out = s.run(&["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("CALL_UNKNOWN_ROUTE")
+            && report.contains("`user-api` does not serve OPTIONS on `/user/1`"),
+        "{report}"
+    );
+}
