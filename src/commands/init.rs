@@ -109,7 +109,7 @@ pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
     };
     if args.example {
         printer.line(&format!(
-            "\nThe example system: user-api (REST :5000) calls user-service (gRPC :50051) and\npublishes to the user_message queue, which email-worker consumes.\n\nNext:\n  {cd}cargo build\n  cargo run -p user-service &  cargo run -p email-worker &  cargo run -p user-api &\n  curl localhost:5000/user/1"
+            "\nThe example system: user-api (REST :5000) calls user-service (gRPC :50051) and\npublishes to the user_message queue, which email-worker consumes.\n\nNext:\n  {cd}msvc up          builds once, starts the broker and the three services in order\n  curl localhost:5000/user/1   (from another terminal)\n  msvc test        every service's tests, then the contract tests against the running system"
         ));
         return Ok(0);
     }

@@ -111,9 +111,19 @@ pub fn validate_service_name(name: &str) -> Result<(), NameError> {
 /// Checks a workspace name: a DNS label (it names the compose project), which unlike a
 /// service name never becomes a crate, so Rust keywords are fine.
 pub fn validate_workspace_name(name: &str) -> Result<(), NameError> {
+    if name.contains('/') || name.contains('\\') || name.contains("..") {
+        return Err(NameError {
+            reason: "a workspace name cannot contain path separators or `..`".into(),
+            hint: "give only the name, and run msvc init in the directory that should hold the workspace (`cd .. && msvc init shop`)".into(),
+        });
+    }
     match validate_service_name(name) {
         Err(e) if e.reason.contains("Rust keyword") || e.reason.contains("reserved") => Ok(()),
-        other => other,
+        Err(e) => Err(NameError {
+            reason: e.reason.replace("a service name", "a workspace name"),
+            hint: e.hint,
+        }),
+        Ok(()) => Ok(()),
     }
 }
 

@@ -352,3 +352,20 @@ fn unknown_deploy_key_suggests_the_right_one() {
         &["unknown field `maxx`", "did you mean `max`?"],
     );
 }
+
+#[test]
+fn init_with_a_path_says_where_to_run_it() {
+    let s = Scratch::new();
+    let inner = s.path().join("inner");
+    fs_err::create_dir(&inner).unwrap();
+    let out = s.run_in(&inner, &["init", "../shop", "--example"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a workspace name cannot contain path separators"),
+        "{err}"
+    );
+    assert!(err.contains("cd .. && msvc init shop"), "{err}");
+    assert!(!s.ws().exists());
+    assert_eq!(fs_err::read_dir(&inner).unwrap().count(), 0);
+}
