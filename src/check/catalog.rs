@@ -428,6 +428,17 @@ pub const CHECKS: &[CheckInfo] = &[
          kustomization.yaml (IMAGE is REGISTRY/NAME as in base/), and a patch if it needs one.",
     ),
     check(
+        "K8S_OVERLAY_STALE",
+        Drift,
+        Error,
+        "a Kubernetes overlay that patches or pins a service services.toml no longer has",
+        "The overlays are yours, so `msvc rm` leaves them alone; but a patch of a Deployment the \
+         base no longer has makes `kubectl kustomize` fail, and a pinned image of a removed \
+         service hides that the overlay is stale.",
+        "Remove the service's `- path: patches/NAME.yaml` entry (and the file) and its `images:` \
+         entry from the overlay's kustomization.yaml.",
+    ),
+    check(
         "PROMETHEUS_DRIFT",
         Drift,
         Error,

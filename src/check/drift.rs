@@ -23,7 +23,7 @@ const MAX_DIFF_LINES: usize = 40;
 /// `blocked`: an earlier error (a proto or openapi.yaml that does not read) already
 /// explains why the generated files cannot be rendered.
 pub fn check(ctx: &Context<'_>, protos: &ProtoSet, blocked: bool, out: &mut Vec<Diagnostic>) {
-    overlay_images(ctx, out);
+    overlays(ctx, out);
     if !DRIFT_IDS.iter().any(|id| ctx.levels.enabled(id)) {
         return;
     }
@@ -206,11 +206,9 @@ fn what_differs(old: &str, new: &str) -> Option<String> {
     ))
 }
 
-/// `K8S_IMAGE_TAG_MISSING`: each overlay's `images:` names every service's image.
-fn overlay_images(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    if !ctx.levels.enabled("K8S_IMAGE_TAG_MISSING") {
-        return;
-    }
+/// `K8S_IMAGE_TAG_MISSING`: each overlay's `images:` names every service's image;
+/// `K8S_OVERLAY_STALE`: and patches or pins no service the base no longer has.
+fn overlays(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     let manifest = &ctx.ws.manifest;
     let Ok(entries) = fs_err::read_dir(ctx.root.join(K8S_DIR).join("overlays")) else {
         return;
@@ -233,6 +231,10 @@ fn overlay_images(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
             continue;
         };
+        stale_overlay(ctx, &rel, &overlay, &text, &doc, out);
+        if !ctx.levels.enabled("K8S_IMAGE_TAG_MISSING") {
+            continue;
+        }
         let names: Vec<&str> = doc
             .get("images")
             .and_then(serde_yaml_ng::Value::as_sequence)
@@ -275,6 +277,89 @@ fn overlay_images(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 )),
             );
         }
+    }
+}
+
+/// `K8S_OVERLAY_STALE`: a patch of a service the manifest no longer has makes
+/// `kubectl kustomize` fail (no Deployment to patch); a pinned image of one is dead weight
+/// that hides the mistake.
+fn stale_overlay(
+    ctx: &Context<'_>,
+    rel: &Path,
+    overlay: &str,
+    text: &str,
+    doc: &serde_yaml_ng::Value,
+    out: &mut Vec<Diagnostic>,
+) {
+    let manifest = &ctx.ws.manifest;
+    let deployed = |name: &str| {
+        manifest
+            .services
+            .get(name)
+            .is_some_and(|s| s.kind != Kind::Process)
+            || ctx.broken.contains(name)
+    };
+    let source = SourceText::new(rel, text);
+    let at = |needle: &str| match text.find(needle) {
+        Some(start) => source.location(start..start + needle.len()),
+        None => Location::file(rel),
+    };
+    let shown = slash_path(rel);
+    let patches = doc
+        .get("patches")
+        .and_then(serde_yaml_ng::Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("path").and_then(serde_yaml_ng::Value::as_str));
+    for path in patches {
+        let Some(service) = path
+            .strip_prefix("patches/")
+            .and_then(|p| p.strip_suffix(".yaml"))
+        else {
+            continue;
+        };
+        if deployed(service) {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                "K8S_OVERLAY_STALE",
+                format!(
+                    "overlay `{overlay}` patches `{service}`, which is not a service of services.toml, so `kubectl kustomize` fails"
+                ),
+            )
+            .at(at(path))
+            .hint(format!(
+                "remove `- path: {path}` (and the file) from {shown}, and its `images:` entry"
+            )),
+        );
+    }
+    let images = doc
+        .get("images")
+        .and_then(serde_yaml_ng::Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("name").and_then(serde_yaml_ng::Value::as_str));
+    let wanted: Vec<String> = manifest
+        .services
+        .keys()
+        .map(|name| manifest.image_name(name))
+        .collect();
+    for image in images {
+        let service = image.rsplit('/').next().unwrap_or(image);
+        if wanted.iter().any(|w| w == image) || deployed(service) {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                "K8S_OVERLAY_STALE",
+                format!(
+                    "overlay `{overlay}` pins image `{image}`, which no service of services.toml has"
+                ),
+            )
+            .at(at(&format!("name: {image}")))
+            .hint(format!("remove its entry from `images:` in {shown}")),
+        );
     }
 }
 

@@ -65,6 +65,7 @@ pub fn run(cwd: &Path, args: &RmArgs, printer: &Printer) -> Result<i32> {
             "Plan for `msvc rm {name}` (dry run, nothing written):"
         ));
         printer.plan(&plan, &[MANIFEST_FILE, COMPOSE_FILE]);
+        warn_left_behind(&root, name, &dependents, *printer);
         return Ok(0);
     }
     plan.apply()?;
@@ -78,20 +79,25 @@ pub fn run(cwd: &Path, args: &RmArgs, printer: &Printer) -> Result<i32> {
         "Removed",
         &format!("`{name}` from services.toml and the generated files"),
     );
-    for d in &dependents {
-        printer.warn(&format!(
-            "`{d}` depended on `{name}`; the dependency was removed from services.toml, but its code may still call it"
-        ));
-    }
-    for overlay in crate::deploy::k8s::overlays_patching(&root, name) {
-        printer.warn(&format!(
-            "{overlay} still patches `{name}` (it is yours, so msvc leaves it): remove `patches/{name}.yaml` and its `images:` entry, or `kubectl kustomize` fails"
-        ));
-    }
+    warn_left_behind(&root, name, &dependents, *printer);
     if !args.delete && root.join(crate::workspace::service_dir(name)).exists() {
         printer.line(&format!(
             "services/{name}/ was kept; delete it with `msvc rm {name} --delete` next time, or by hand"
         ));
     }
     Ok(0)
+}
+
+/// What still refers to the removed service and is the user's to change.
+fn warn_left_behind(root: &Path, name: &str, dependents: &[&String], printer: Printer) {
+    for d in dependents {
+        printer.warn(&format!(
+            "`{d}` depended on `{name}`; the dependency was removed from services.toml, but its code may still call it"
+        ));
+    }
+    for overlay in crate::deploy::k8s::overlays_patching(root, name) {
+        printer.warn(&format!(
+            "{overlay} still patches `{name}` (it is yours, so msvc leaves it): remove `patches/{name}.yaml` and its `images:` entry, or `kubectl kustomize` fails"
+        ));
+    }
 }

@@ -250,6 +250,7 @@ fixtures! {
     owned_files_drift => "GENERATED_DRIFT",
     k8s_drift => "K8S_DRIFT",
     k8s_image_tag_missing => "K8S_IMAGE_TAG_MISSING",
+    k8s_overlay_stale => "K8S_OVERLAY_STALE",
     prometheus_drift => "PROMETHEUS_DRIFT",
     service_dir_missing => "SERVICE_DIR_MISSING",
     service_dir_unlisted => "SERVICE_DIR_UNLISTED",

@@ -283,7 +283,17 @@ fn new_rm_and_sync_keep_base_in_step_and_leave_overlays_alone() {
     );
 
     // A service the overlays were scaffolded with: they are the user's to fix, and rm says so.
+    let dry = s.ok(&["rm", "email-worker", "--dry-run"]);
     let rm = s.ok(&["rm", "email-worker"]);
+    let warnings = |out: &std::process::Output| -> Vec<String> {
+        stderr(out)
+            .lines()
+            .filter(|l| l.starts_with("warning:"))
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(warnings(&dry), warnings(&rm), "--dry-run warns as rm does");
+    assert_eq!(warnings(&rm).len(), 2, "{}", stderr(&rm));
     assert!(
         stderr(&rm)
             .contains("deploy/k8s/overlays/dev/kustomization.yaml still patches `email-worker`"),
@@ -291,6 +301,13 @@ fn new_rm_and_sync_keep_base_in_step_and_leave_overlays_alone() {
         stderr(&rm)
     );
     assert!(!s.ws().join("deploy/k8s/base/email-worker.yaml").exists());
+    let check = s.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("overlay `dev` patches `email-worker`"),
+        "{}",
+        stdout(&check)
+    );
     s.ok(&[
         "new",
         "email-worker",
