@@ -131,6 +131,8 @@ pub struct Context<'a> {
     pub index: &'a collect::ManifestIndex<'a>,
     /// Services whose table could not be read (see [`collect::Loaded::broken`]).
     pub broken: &'a BTreeSet<String>,
+    /// What those services still say they publish and consume.
+    pub broken_queues: &'a BTreeMap<String, collect::BrokenQueues>,
     pub levels: &'a Levels,
 }
 
@@ -183,6 +185,7 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
         ws: &ws,
         index: &index,
         broken: &loaded.broken,
+        broken_queues: &loaded.broken_queues,
         levels: &levels,
     };
     collect::validate(&ws, &index, &loaded.broken, &mut out);

@@ -22,6 +22,15 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             consumers.entry(q).or_default().push(name);
         }
     }
+    // A service whose table does not read still pairs the queues it names.
+    for (name, queues) in ctx.broken_queues {
+        for q in queues.publishes.iter().filter(valid) {
+            publishers.entry(q).or_default().push(name);
+        }
+        for q in queues.consumes.iter().filter(valid) {
+            consumers.entry(q).or_default().push(name);
+        }
+    }
     let mut first_use: Option<[String; 4]> = None;
     for (name, svc) in services {
         for (key, list) in [("publishes", &svc.publishes), ("consumes", &svc.consumes)] {

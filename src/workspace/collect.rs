@@ -24,8 +24,18 @@ pub struct Loaded {
     /// Services whose table could not be read: left out of `manifest`, but known by name,
     /// so that references to them and their directories are not reported again.
     pub broken: BTreeSet<String>,
+    /// The queues each broken service still names where its lists read, so that a queue
+    /// it publishes or consumes is not reported as unpaired.
+    pub broken_queues: BTreeMap<String, BrokenQueues>,
     /// Whether any part of the manifest could not be read (schema errors).
     pub schema_errors: bool,
+}
+
+/// The `publishes` and `consumes` of a service whose table could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct BrokenQueues {
+    pub publishes: Vec<String>,
+    pub consumes: Vec<String>,
 }
 
 /// Where keys of services.toml are, to point diagnostics at them.
@@ -278,6 +288,7 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
 
     let mut services = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
+    let mut broken_queues = BTreeMap::new();
     if let Some(v) = root.get("services") {
         if let DeValue::Table(table) = v.get_ref() {
             for (name, value) in table {
@@ -294,6 +305,7 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
                     services.insert(name, svc);
                 } else {
                     schema_errors = true;
+                    broken_queues.insert(name.clone(), queues_of(value));
                     unreadable.insert(name);
                 }
             }
@@ -342,6 +354,7 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
             checks,
         },
         broken: unreadable,
+        broken_queues,
         schema_errors,
     }
 }
@@ -453,6 +466,23 @@ fn read_struct<'de, T: Deserialize<'de>>(
             );
             None
         }
+    }
+}
+
+/// The queue lists of a service table, each read on its own; one that does not read is empty.
+fn queues_of(value: &Spanned<DeValue<'_>>) -> BrokenQueues {
+    let DeValue::Table(table) = value.get_ref() else {
+        return BrokenQueues::default();
+    };
+    let list = |key: &str| {
+        table
+            .get(key)
+            .and_then(|v| Vec::<String>::deserialize(ValueDeserializer::from(v.clone())).ok())
+            .unwrap_or_default()
+    };
+    BrokenQueues {
+        publishes: list("publishes"),
+        consumes: list("consumes"),
     }
 }
 

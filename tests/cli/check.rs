@@ -771,3 +771,22 @@ fn breaking_changes_against_a_revision_of_a_parent_repository() {
         stdout(&out)
     );
 }
+
+/// A service table that does not read still counts as the publisher it says it is.
+#[test]
+fn a_broken_service_still_publishes_its_queues() {
+    let s = example();
+    let m = s.read("services.toml");
+    let broken = m.replace("kind = \"rest\"", "kind = \"http\"");
+    assert_ne!(m, broken, "the example has a REST service");
+    s.write("services.toml", &broken);
+    let out = s.run(&["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let found = ids(&out);
+    assert!(found.iter().any(|id| id == "MANIFEST_SCHEMA"), "{found:?}");
+    assert!(
+        !found.iter().any(|id| id == "QUEUE_NO_PUBLISHER"),
+        "{found:?}\n{}",
+        stdout(&out)
+    );
+}
