@@ -143,8 +143,12 @@ fn syntax(
         .collect();
     spans.sort_by_key(|(s, _)| s.start);
     for (span, err) in spans {
-        let message = err.message().trim_end().to_string();
-        let location = index.location(span.clone());
+        let unclosed = super::unclosed_at(text, err.message(), &span);
+        let message = match unclosed {
+            Some(_) => super::UNCLOSED_ARRAY.to_string(),
+            None => err.message().trim_end().to_string(),
+        };
+        let location = index.location(unclosed.unwrap_or_else(|| span.clone()));
         if message.starts_with("duplicate key") {
             let line = location.line;
             let line_text = location.source_line.clone().unwrap_or_default();

@@ -79,11 +79,15 @@ impl Workspace {
     /// Parses manifest text; errors carry the file, line and column.
     pub fn parse(path: &Path, text: &str) -> Result<Manifest> {
         toml::from_str::<Manifest>(text).map_err(|err| {
-            let mut e = Error::new(format!(
-                "invalid manifest: {}",
-                err.message().trim_end_matches('\n')
-            ));
-            e = match err.span() {
+            let unclosed = err
+                .span()
+                .and_then(|span| unclosed_at(text, err.message(), &span));
+            let message = match unclosed {
+                Some(_) => UNCLOSED_ARRAY,
+                None => err.message().trim_end_matches('\n'),
+            };
+            let mut e = Error::new(format!("invalid manifest: {message}"));
+            e = match unclosed.or(err.span()) {
                 Some(span) => e.at(Location::from_span(path, text, span)),
                 None => e.at(Location::file(path)),
             };
@@ -117,6 +121,45 @@ impl Workspace {
 pub fn service_dir(name: &str) -> PathBuf {
     Path::new("services").join(name)
 }
+
+/// Where a TOML syntax error is: the parser notices an unclosed array only at the next
+/// token, often lines below; the `]` belongs at the end of the line the array is open on.
+/// `None` when the error is where the parser says.
+pub fn unclosed_at(
+    text: &str,
+    message: &str,
+    span: &std::ops::Range<usize>,
+) -> Option<std::ops::Range<usize>> {
+    if !message.contains("array") && !message.contains("expected `]`") {
+        return None;
+    }
+    let start = crate::error::floor_char_boundary(text, span.start);
+    let before = &text[..start];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    if !before[line_start..].trim().is_empty() {
+        return None;
+    }
+    // The last line with content before the error, if an array is open there.
+    let mut end = line_start;
+    while end > 0 {
+        let prev_start = text[..end - 1].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[prev_start..end - 1].trim_end();
+        let code = line.split('#').next().unwrap_or(line).trim_end();
+        if code.is_empty() {
+            end = prev_start;
+            continue;
+        }
+        if code.matches('[').count() > code.matches(']').count() && code.contains('=') {
+            let at = prev_start + code.len();
+            return Some(at..at);
+        }
+        break;
+    }
+    None
+}
+
+/// The message of a TOML syntax error at the place [`unclosed_at`] moved it to.
+pub const UNCLOSED_ARRAY: &str = "an array is not closed: expected `]` at the end of the line";
 
 /// Finds `keys` in TOML `text` and returns the location of the deepest one found.
 pub fn locate_in(path: &Path, text: &str, keys: &[&str]) -> Location {

@@ -1,6 +1,6 @@
 //! Every kind of bad input: a clear error, exit code 2, and the workspace untouched.
 
-use crate::support::{Scratch, snapshot_tree, stderr};
+use crate::support::{Scratch, snapshot_tree, stderr, stdout};
 
 /// Runs `args` in a workspace prepared by `setup` and checks the refusal.
 fn refused(setup: impl Fn(&Scratch), args: &[&str], expect: &[&str]) {
@@ -368,4 +368,34 @@ fn init_with_a_path_says_where_to_run_it() {
     assert!(err.contains("cd .. && msvc init shop"), "{err}");
     assert!(!s.ws().exists());
     assert_eq!(fs_err::read_dir(&inner).unwrap().count(), 0);
+}
+
+#[test]
+fn an_unclosed_array_is_reported_on_its_own_line() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc"]);
+    s.ok(&["new", "user-api", "--rest", "--depends-on", "user-service"]);
+    let m = s.read("services.toml");
+    let line = m
+        .lines()
+        .position(|l| l == "depends_on = [\"user-service\"]")
+        .expect("user-api depends on user-service")
+        + 1;
+    s.write(
+        "services.toml",
+        // The parser notices only at the next key, two lines down.
+        &m.replace(
+            "depends_on = [\"user-service\"]",
+            "depends_on = [\"user-service\"\n\nreplicas = 1",
+        ),
+    );
+    for args in [&["check"][..], &["sync"][..]] {
+        let out = s.run(args);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(all.contains("an array is not closed"), "{args:?}: {all}");
+        assert!(
+            all.contains(&format!("services.toml:{line}:29")),
+            "{args:?}: {all}"
+        );
+    }
 }
