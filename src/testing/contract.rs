@@ -684,7 +684,8 @@ fn probe_queue(
 ) -> std::result::Result<(Vec<i32>, usize), String> {
     use super::amqp::AmqpClient;
     use crate::workspace::url::AmqpUrl;
-    // The probe client speaks plain AMQP only.
+    // lapin is built here with no certificate store, so it could not verify a TLS
+    // broker; the probe speaks plain AMQP only.
     let parsed = AmqpUrl::parse(url)
         .filter(|u| !u.tls)
         .ok_or_else(|| "the broker URL does not read as amqp://".to_string())?;
