@@ -48,6 +48,31 @@ pub struct Case {
     pub time: Duration,
 }
 
+impl Case {
+    /// A contract case.
+    pub fn contract(
+        service: &str,
+        name: &str,
+        outcome: Outcome,
+        message: Option<String>,
+        time: Duration,
+    ) -> Self {
+        Self {
+            service: service.to_string(),
+            suite: Suite::Contract,
+            name: name.to_string(),
+            outcome,
+            message,
+            time,
+        }
+    }
+
+    /// A contract case not run, and why.
+    pub fn contract_skipped(service: &str, name: &str, why: String) -> Self {
+        Self::contract(service, name, Outcome::Skipped, Some(why), Duration::ZERO)
+    }
+}
+
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
