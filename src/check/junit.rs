@@ -1,7 +1,7 @@
 //! `--format junit`: `JUnit` XML, one test case per check that ran. A check with errors
 //! fails; its warnings are kept in the case's output.
 
-use std::fmt::Write as _;
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite, XmlString};
 
 use super::Report;
 use super::catalog::CHECKS;
@@ -9,84 +9,90 @@ use super::diagnostic::Level;
 use super::output::{PathStyle, render};
 
 pub fn junit(report: &Report, paths: &PathStyle) -> String {
-    let mut cases = String::new();
-    let mut tests = 0;
-    let mut failures = 0;
+    let mut suite = TestSuite::new("msvc check");
     for c in CHECKS {
         if report.levels.level(c.id).is_none() || (c.id == "PROTO_BREAKING" && !report.ran_breaking)
         {
             continue;
         }
-        tests += 1;
         let found: Vec<_> = report.diagnostics.iter().filter(|d| d.id == c.id).collect();
         let errors = found.iter().filter(|d| d.level == Level::Error).count();
-        let _ = write!(
-            cases,
-            "    <testcase name=\"{}\" classname=\"msvc.check.{}\"",
-            c.id,
-            c.family.as_str()
-        );
-        if found.is_empty() {
-            cases.push_str("/>\n");
-            continue;
-        }
-        cases.push_str(">\n");
         let body: String = found
             .iter()
             .map(|d| render(d, paths, false) + "\n")
             .collect();
-        if errors > 0 {
-            failures += 1;
+        let status = if errors > 0 {
             let first = &found[0].message;
-            let _ = writeln!(
-                cases,
-                "      <failure message=\"{}\" type=\"{}\">{}</failure>",
-                escape(&if found.len() == 1 {
-                    first.clone()
-                } else {
-                    format!("{} problems, the first: {first}", found.len())
-                }),
-                c.id,
-                escape(&body)
-            );
+            let message = if found.len() == 1 {
+                first.clone()
+            } else {
+                format!("{} problems, the first: {first}", found.len())
+            };
+            let mut failure = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            failure
+                .set_message(xml_text(&message))
+                .set_type(c.id)
+                .set_description(xml_text(&body));
+            failure
         } else {
-            let _ = writeln!(cases, "      <system-out>{}</system-out>", escape(&body));
+            TestCaseStatus::success()
+        };
+        let mut case = TestCase::new(c.id, status);
+        case.set_classname(format!("msvc.check.{}", c.family.as_str()));
+        if errors == 0 && !found.is_empty() {
+            case.set_system_out(xml_text(&body));
         }
-        cases.push_str("    </testcase>\n");
+        suite.add_test_case(case);
     }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <testsuites name=\"msvc check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">\n  \
-         <testsuite name=\"msvc check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">\n\
-         {cases}  </testsuite>\n</testsuites>\n"
-    )
+    let mut xml = quick_junit::Report::new("msvc check");
+    xml.add_test_suite(suite);
+    xml.to_string()
+        .expect("JUnit XML of strings is written into memory")
 }
 
-/// Escapes text for XML attributes and content; characters XML 1.0 cannot hold become U+FFFD.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
+/// Text for `JUnit` XML: colour escapes dropped, and the characters XML 1.0 cannot hold
+/// shown as U+FFFD, so a reader still sees that something was there.
+pub(crate) fn xml_text(s: &str) -> XmlString {
+    let kept: String = s
+        .chars()
+        .map(|c| match c {
+            // ESC stays for XmlString, which takes out the colour sequence it starts.
+            '\t' | '\n' | '\r' | '\u{1b}' => c,
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect();
+    XmlString::new(kept)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::xml_text;
+
     #[test]
     fn escapes_markup_and_control_characters() {
         assert_eq!(
-            super::escape("<a & \"b\">\u{1}"),
-            "&lt;a &amp; &quot;b&quot;&gt;\u{FFFD}"
+            xml_text("<a & \"b\">\u{1}\u{FFFE}").as_str(),
+            "<a & \"b\">\u{FFFD}\u{FFFD}"
         );
+        assert_eq!(xml_text("\u{1b}[31merror\u{1b}[0m: x").as_str(), "error: x");
+        // Markup is escaped where the XML is written, and reads back as it was.
+        let mut case = quick_junit::TestCase::new("a", quick_junit::TestCaseStatus::success());
+        case.set_system_out(xml_text("<a & \"b\">\u{1}"));
+        let mut suite = quick_junit::TestSuite::new("s");
+        suite.add_test_case(case);
+        let mut report = quick_junit::Report::new("r");
+        report.add_test_suite(suite);
+        let xml = report.to_string().unwrap();
+        assert!(
+            xml.contains("<system-out>&lt;a &amp; &quot;b&quot;&gt;\u{FFFD}</system-out>"),
+            "{xml}"
+        );
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let out = doc
+            .descendants()
+            .find(|n| n.has_tag_name("system-out"))
+            .unwrap();
+        assert_eq!(out.text(), Some("<a & \"b\">\u{FFFD}"));
     }
 }

@@ -3,25 +3,19 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use crate::cli::{Format, TestArgs};
 use crate::commands::up::{BringUp, prepare};
 use crate::error::{EXIT_FAILURE, Result};
 use crate::printer::Printer;
-use crate::supervisor::logs::LoggedLine;
 use crate::supervisor::plan::RunPlan;
-use crate::supervisor::state::StateDir;
 use crate::testing::cases::{self, UserCase};
-use crate::testing::contract;
 use crate::testing::own;
-use crate::testing::report::{Case, Outcome, Report, Suite};
+use crate::testing::report::{Case, Outcome, Report};
+use crate::testing::suite;
 use crate::workspace::Workspace;
 use crate::workspace::model::Kind;
-
-/// Lines of a failing service's output shown in the report.
-const LAST_LINES: usize = 15;
 
 pub fn run(cwd: &Path, args: &TestArgs, printer: &Printer) -> Result<i32> {
     let root = Workspace::find(cwd)?;
@@ -114,7 +108,7 @@ fn contracts(
     printer: Printer,
     report: &mut Report,
 ) {
-    let start = Instant::now();
+    let started = Instant::now();
     let settings = BringUp {
         services: &args.services,
         release: args.release,
@@ -126,121 +120,31 @@ fn contracts(
     let prepared = match prepare(ws, &settings, &printer) {
         Ok(p) => p,
         Err(e) => {
-            report.cases.push(Case {
-                service: "system".to_string(),
-                suite: Suite::Contract,
-                name: "start the system".to_string(),
-                outcome: Outcome::Failed,
-                message: Some(e.render()),
-                time: start.elapsed(),
-            });
+            report
+                .cases
+                .push(suite::start_failed(e.render(), started.elapsed()));
             return;
         }
     };
-    let plan = prepared.plan.clone();
-    let amqp_url = prepared.amqp_url.clone();
-    let log_path = prepared.log_path.clone();
-    let mut supervisor = prepared.supervisor;
-    let (tx, rx) = channel();
-    supervisor.notify_settled(tx);
-    let stopper = supervisor.stopper();
-    let running_supervisor = std::thread::spawn(move || supervisor.run());
-
-    let settled = rx.recv_timeout(Duration::from_secs(args.start_timeout));
-    match settled {
-        Ok(settled) => {
-            let health = contract::health(&settled, start.elapsed());
-            let running: Vec<String> = health
-                .iter()
-                .filter(|c| c.outcome == Outcome::Passed)
-                .map(|c| c.service.clone())
-                .collect();
-            for c in &health {
-                if c.outcome == Outcome::Failed {
-                    let recent: Vec<String> = settled
-                        .instances
-                        .iter()
-                        .filter(|i| {
-                            i.service == c.service || (i.is_broker && c.service == "broker")
-                        })
-                        .flat_map(|i| i.recent.clone())
-                        .collect();
-                    report.logs.insert(c.service.clone(), recent);
-                }
-            }
-            report.cases.extend(health);
-            printer.status("Checking", "routes, gRPC calls, contract cases and queues");
-            let mut checks = contract::rest_routes(ws, &plan, &running);
-            checks.extend(contract::grpc_calls(ws, &plan, &running));
-            checks.extend(contract::user_cases(user_cases, &plan, &running));
-            checks.extend(contract::queue_probes(
-                ws,
-                &plan,
-                &settled,
-                &running,
-                amqp_url.as_deref(),
-            ));
-            for c in checks.iter().filter(|c| c.outcome == Outcome::Failed) {
-                // A failed call is as much the peer's story: its lines are shown too.
-                let peer = c
-                    .name
-                    .strip_prefix("calls ")
-                    .and_then(|call| call.split('/').next())
-                    .filter(|peer| plan.instances.iter().any(|i| i.service == *peer));
-                for service in std::iter::once(c.service.as_str()).chain(peer) {
-                    if !report.logs.contains_key(service) {
-                        report
-                            .logs
-                            .insert(service.to_string(), last_lines(&log_path, service));
-                    }
-                }
-            }
-            report.cases.extend(checks);
-        }
-        Err(RecvTimeoutError::Timeout) => {
-            report.cases.push(Case {
-                service: "system".to_string(),
-                suite: Suite::Contract,
-                name: "start the system".to_string(),
-                outcome: Outcome::Failed,
-                message: Some(format!(
-                    "not every service passed its health check within {}s (--start-timeout)",
-                    args.start_timeout
-                )),
-                time: start.elapsed(),
-            });
-        }
-        // The supervisor ended before every service settled: Ctrl-C, or its reaper died.
-        Err(RecvTimeoutError::Disconnected) => {
-            report.cases.push(Case {
-                service: "system".to_string(),
-                suite: Suite::Contract,
-                name: "start the system".to_string(),
-                outcome: Outcome::Failed,
-                message: Some(
-                    "the system stopped before the contract tests ran (interrupted)".to_string(),
-                ),
-                time: start.elapsed(),
-            });
-        }
-    }
-    stopper.stop();
-    let _ = running_supervisor.join();
-    // The state of this run is not one `msvc status` should show as current.
-    let _ = fs_err::remove_file(StateDir::new(&ws.root).state_path());
-}
-
-/// The last lines a service (any of its replicas) printed, from `.msvc/up.log`.
-fn last_lines(log: &Path, service: &str) -> Vec<String> {
-    let Ok(text) = fs_err::read_to_string(log) else {
-        return Vec::new();
+    // Held until everything stopped: no other `msvc up` runs meanwhile.
+    let lock = prepared.lock;
+    let system = suite::System {
+        supervisor: prepared.supervisor,
+        plan: prepared.plan,
+        amqp_url: prepared.amqp_url,
+        log_path: prepared.log_path,
     };
-    let replica = format!("{service}.");
-    let lines: Vec<String> = text
-        .lines()
-        .filter_map(LoggedLine::parse)
-        .filter(|l| l.label == service || l.label.starts_with(&replica))
-        .map(|l| l.line.to_string())
-        .collect();
-    lines[lines.len().saturating_sub(LAST_LINES)..].to_vec()
+    let settings = suite::Settings {
+        user_cases,
+        start_timeout: Duration::from_secs(args.start_timeout),
+        started,
+    };
+    suite::run(
+        ws,
+        system,
+        &settings,
+        &|verb, what| printer.status(verb, what),
+        report,
+    );
+    drop(lock);
 }

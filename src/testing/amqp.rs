@@ -1,153 +1,138 @@
-//! Just enough AMQP 0-9-1 for `msvc test`'s queue probe: connect with PLAIN, declare
+//! The AMQP 0-9-1 client of `msvc test`'s queue probe, on lapin: connect, declare
 //! queues, publish a message with headers and `reply_to`, and poll a queue with
-//! `basic.get`. Blocking, one channel, no heartbeats; anything unexpected is an error.
+//! `basic.get`. msvc is synchronous, so the client owns the tokio runtime lapin needs,
+//! and every broker round trip is bounded by the timeout given to [`AmqpClient::connect`].
 
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::future::Future;
+use std::io;
 use std::time::Duration;
+
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ErrorKind};
 
 use crate::workspace::url::AmqpUrl;
 
-const FRAME_METHOD: u8 = 1;
-const FRAME_HEADER: u8 = 2;
-const FRAME_BODY: u8 = 3;
-const FRAME_HEARTBEAT: u8 = 8;
-const FRAME_END: u8 = 0xCE;
-const CHANNEL: u16 = 1;
-
 /// A connection with one open channel.
 pub struct AmqpClient {
-    stream: TcpStream,
-    frame_max: u32,
+    // Dropped last: lapin's connection and its tasks live on it.
+    runtime: tokio::runtime::Runtime,
+    connection: Connection,
+    channel: Channel,
+    timeout: Duration,
 }
 
 fn bad(message: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.into())
 }
 
-fn short(buf: &mut Vec<u8>, s: &str) {
-    let bytes = &s.as_bytes()[..s.len().min(255)];
-    buf.push(bytes.len() as u8);
-    buf.extend_from_slice(bytes);
+/// lapin's error, worded as msvc's reports word a broker's answer.
+#[allow(clippy::needless_pass_by_value)] // the signature map_err wants
+fn broker_error(e: lapin::Error) -> io::Error {
+    match e.kind() {
+        // connection.close or channel.close: the broker says why.
+        ErrorKind::ProtocolError(why) => bad(format!(
+            "the broker closed the connection: {} {}",
+            why.get_id(),
+            why.get_message()
+        )),
+        ErrorKind::IOError(io) => io::Error::new(io.kind(), io.to_string()),
+        _ => bad(e.to_string()),
+    }
 }
 
-fn long(buf: &mut Vec<u8>, bytes: &[u8]) {
-    buf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    buf.extend_from_slice(bytes);
-}
-
-/// A field table of string values.
-fn table(buf: &mut Vec<u8>, entries: &[(&str, &str)]) {
-    let mut t = Vec::new();
+/// A string-valued field table, as the probe's headers are.
+fn table(entries: &[(&str, &str)]) -> FieldTable {
+    let mut t = FieldTable::default();
     for (k, v) in entries {
-        short(&mut t, k);
-        t.push(b'S');
-        long(&mut t, v.as_bytes());
+        t.insert((*k).into(), AMQPValue::LongString((*v).into()));
     }
-    long(buf, &t);
-}
-
-/// Reads what a method's arguments hold, in order.
-struct Args<'a>(&'a [u8]);
-
-impl Args<'_> {
-    fn take(&mut self, n: usize) -> io::Result<&[u8]> {
-        if self.0.len() < n {
-            return Err(bad("short AMQP frame"));
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-    fn u16(&mut self) -> io::Result<u16> {
-        Ok(u16::from_be_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
-    }
-    fn u32(&mut self) -> io::Result<u32> {
-        Ok(u32::from_be_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-    fn u64(&mut self) -> io::Result<u64> {
-        Ok(u64::from_be_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-    fn short(&mut self) -> io::Result<String> {
-        let n = usize::from(self.take(1)?[0]);
-        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
-    }
+    t
 }
 
 impl AmqpClient {
-    /// Connects, logs in and opens channel 1.
+    /// Connects, logs in with PLAIN and opens a channel.
     pub fn connect(url: &AmqpUrl, timeout: Duration) -> io::Result<Self> {
-        let addr = (url.host.as_str(), url.port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| bad(format!("cannot resolve {}", url.host)))?;
-        let stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        let mut c = Self {
-            stream,
-            frame_max: 131_072,
+        // A worker thread of its own keeps lapin's heartbeats and reads going between
+        // calls, while the caller sleeps between polls.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let uri = AMQPUri {
+            scheme: if url.tls {
+                AMQPScheme::AMQPS
+            } else {
+                AMQPScheme::AMQP
+            },
+            authority: AMQPAuthority {
+                userinfo: AMQPUserInfo {
+                    username: url.user.clone(),
+                    password: url.password.clone(),
+                },
+                host: url.host.clone(),
+                port: url.port,
+            },
+            vhost: url.vhost.clone(),
+            query: AMQPQueryString {
+                connection_timeout: u64::try_from(timeout.as_millis()).ok(),
+                ..AMQPQueryString::default()
+            },
         };
-        c.stream.write_all(b"AMQP\x00\x00\x09\x01")?;
-        c.expect(0, 10, 10)?;
-        let mut args = Vec::new();
-        table(&mut args, &[("product", "msvc test")]);
-        short(&mut args, "PLAIN");
-        long(
-            &mut args,
-            format!("\0{}\0{}", url.user, url.password).as_bytes(),
-        );
-        short(&mut args, "en_US");
-        c.method(0, 10, 11, &args)?;
-        let tune = c.expect(0, 10, 30)?;
-        let mut t = Args(&tune);
-        let channel_max = t.u16()?;
-        let frame_max = t.u32()?;
-        if frame_max != 0 {
-            c.frame_max = c.frame_max.min(frame_max);
-        }
-        let mut args = Vec::new();
-        args.extend_from_slice(&channel_max.to_be_bytes());
-        args.extend_from_slice(&c.frame_max.to_be_bytes());
-        args.extend_from_slice(&0u16.to_be_bytes());
-        c.method(0, 10, 31, &args)?;
-        let mut args = Vec::new();
-        short(&mut args, &url.vhost);
-        short(&mut args, "");
-        args.push(0);
-        c.method(0, 10, 40, &args)?;
-        c.expect(0, 10, 41)?;
-        c.method(CHANNEL, 20, 10, &[0])?;
-        c.expect(CHANNEL, 20, 11)?;
-        Ok(c)
+        let properties = ConnectionProperties::default()
+            .with_client_property("product".into(), "msvc test".into());
+        let (connection, channel) = bounded(&runtime, timeout, async {
+            let connection = Connection::connect_uri(uri, properties).await?;
+            let channel = connection.create_channel().await?;
+            Ok((connection, channel))
+        })?;
+        Ok(Self {
+            runtime,
+            connection,
+            channel,
+            timeout,
+        })
+    }
+
+    /// Runs one exchange with the broker on the client's runtime, within its timeout.
+    fn block<T>(&self, f: impl Future<Output = lapin::Result<T>>) -> io::Result<T> {
+        bounded(&self.runtime, self.timeout, f)
     }
 
     /// Declares `queue` durable with no arguments, as the services declare it; an empty
     /// name asks the broker for an exclusive, auto-deleted queue and returns its name.
     pub fn declare(&mut self, queue: &str) -> io::Result<String> {
-        let mut args = vec![0, 0];
-        short(&mut args, queue);
-        // durable = 2; exclusive = 4; auto-delete = 8
-        args.push(if queue.is_empty() { 4 | 8 } else { 2 });
-        table(&mut args, &[]);
-        self.method(CHANNEL, 50, 10, &args)?;
-        let ok = self.expect(CHANNEL, 50, 11)?;
-        Args(&ok).short()
+        let options = if queue.is_empty() {
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            }
+        } else {
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            }
+        };
+        let declared = self.block(self.channel.queue_declare(
+            queue.into(),
+            options,
+            FieldTable::default(),
+        ))?;
+        Ok(declared.name().to_string())
     }
 
     /// Deletes `queue`, whatever it holds.
     pub fn delete(&mut self, queue: &str) -> io::Result<()> {
-        let mut args = vec![0, 0];
-        short(&mut args, queue);
-        args.push(0);
-        self.method(CHANNEL, 50, 40, &args)?;
-        self.expect(CHANNEL, 50, 41).map(|_| ())
+        self.block(
+            self.channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default()),
+        )
+        .map(|_| ())
     }
 
     /// Publishes `body` to `queue` through the default exchange, with string `headers`,
@@ -161,138 +146,50 @@ impl AmqpClient {
         correlation_id: &str,
         expiration_ms: u64,
     ) -> io::Result<()> {
-        let mut args = vec![0, 0];
-        short(&mut args, "");
-        short(&mut args, queue);
-        args.push(0);
-        self.method(CHANNEL, 60, 40, &args)?;
-        let mut header = Vec::new();
-        header.extend_from_slice(&60u16.to_be_bytes());
-        header.extend_from_slice(&0u16.to_be_bytes());
-        header.extend_from_slice(&(body.len() as u64).to_be_bytes());
-        // content-type, headers, correlation-id, reply-to, expiration
-        let flags: u16 = (1 << 15) | (1 << 13) | (1 << 10) | (1 << 9) | (1 << 8);
-        header.extend_from_slice(&flags.to_be_bytes());
-        short(&mut header, "application/json");
-        table(&mut header, headers);
-        short(&mut header, correlation_id);
-        short(&mut header, reply_to);
-        short(&mut header, &expiration_ms.to_string());
-        self.frame(FRAME_HEADER, CHANNEL, &header)?;
-        let chunk = (self.frame_max as usize).saturating_sub(8).max(1);
-        for part in body.chunks(chunk) {
-            self.frame(FRAME_BODY, CHANNEL, part)?;
-        }
-        Ok(())
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_headers(table(headers))
+            .with_correlation_id(correlation_id.into())
+            .with_reply_to(reply_to.into())
+            .with_expiration(expiration_ms.to_string().into());
+        // The channel is not in confirm mode: the publish is done once it is sent.
+        self.block(self.channel.basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        ))
+        .map(drop)
     }
 
     /// Takes one message from `queue` (acknowledged at once), or none when it is empty.
     pub fn get(&mut self, queue: &str) -> io::Result<Option<Vec<u8>>> {
-        let mut args = vec![0, 0];
-        short(&mut args, queue);
-        args.push(1); // no-ack
-        self.method(CHANNEL, 60, 70, &args)?;
-        loop {
-            let (kind, _, payload) = self.read_frame()?;
-            if kind != FRAME_METHOD {
-                continue;
-            }
-            let mut a = Args(&payload);
-            match (a.u16()?, a.u16()?) {
-                (60, 72) => return Ok(None),
-                (60, 71) => break,
-                (class, method) => return Err(Self::unexpected(class, method, &payload)),
-            }
-        }
-        let (kind, _, header) = self.read_frame()?;
-        if kind != FRAME_HEADER {
-            return Err(bad("expected a content header"));
-        }
-        let mut h = Args(&header);
-        h.take(4)?;
-        let size = usize::try_from(h.u64()?).map_err(|_| bad("message too large"))?;
-        let mut body = Vec::with_capacity(size);
-        while body.len() < size {
-            let (kind, _, part) = self.read_frame()?;
-            if kind != FRAME_BODY {
-                return Err(bad("expected a content body"));
-            }
-            body.extend_from_slice(&part);
-        }
-        Ok(Some(body))
+        let message = self.block(
+            self.channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true }),
+        )?;
+        Ok(message.map(|m| m.delivery.data))
     }
 
     /// Closes the connection politely (the broker then drops the exclusive queues).
-    pub fn close(mut self) {
-        let mut args = Vec::new();
-        args.extend_from_slice(&200u16.to_be_bytes());
-        short(&mut args, "OK");
-        args.extend_from_slice(&[0, 0, 0, 0]);
-        if self.method(0, 10, 50, &args).is_ok() {
-            let _ = self.expect(0, 10, 51);
-        }
+    pub fn close(self) {
+        let _ = self.block(self.connection.close(200, "OK".into()));
     }
+}
 
-    fn method(&mut self, channel: u16, class: u16, method: u16, args: &[u8]) -> io::Result<()> {
-        let mut payload = Vec::with_capacity(4 + args.len());
-        payload.extend_from_slice(&class.to_be_bytes());
-        payload.extend_from_slice(&method.to_be_bytes());
-        payload.extend_from_slice(args);
-        self.frame(FRAME_METHOD, channel, &payload)
-    }
-
-    fn frame(&mut self, kind: u8, channel: u16, payload: &[u8]) -> io::Result<()> {
-        let mut frame = Vec::with_capacity(8 + payload.len());
-        frame.push(kind);
-        frame.extend_from_slice(&channel.to_be_bytes());
-        frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        frame.extend_from_slice(payload);
-        frame.push(FRAME_END);
-        self.stream.write_all(&frame)
-    }
-
-    fn read_frame(&mut self) -> io::Result<(u8, u16, Vec<u8>)> {
-        loop {
-            let mut head = [0u8; 7];
-            self.stream.read_exact(&mut head)?;
-            let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
-            let mut payload = vec![0u8; size + 1];
-            self.stream.read_exact(&mut payload)?;
-            if payload.pop() != Some(FRAME_END) {
-                return Err(bad("bad AMQP frame end"));
-            }
-            if head[0] == FRAME_HEARTBEAT {
-                continue;
-            }
-            return Ok((head[0], u16::from_be_bytes([head[1], head[2]]), payload));
-        }
-    }
-
-    /// Reads the next method frame, which must be `class.method`.
-    fn expect(&mut self, channel: u16, class: u16, method: u16) -> io::Result<Vec<u8>> {
-        loop {
-            let (kind, ch, payload) = self.read_frame()?;
-            if kind != FRAME_METHOD || ch != channel && ch != 0 {
-                continue;
-            }
-            let mut a = Args(&payload);
-            let (c, m) = (a.u16()?, a.u16()?);
-            if (c, m) == (class, method) {
-                return Ok(a.0.to_vec());
-            }
-            return Err(Self::unexpected(c, m, &payload));
-        }
-    }
-
-    fn unexpected(class: u16, method: u16, payload: &[u8]) -> io::Error {
-        // connection.close or channel.close: the broker says why.
-        if (class, method) == (10, 50) || (class, method) == (20, 40) {
-            let mut a = Args(&payload[4..]);
-            let code = a.u16().unwrap_or(0);
-            let text = a.short().unwrap_or_default();
-            return bad(format!("the broker closed the connection: {code} {text}"));
-        }
-        bad(format!("unexpected AMQP method {class}.{method}"))
+/// `f` on `runtime`, given up after `timeout`.
+fn bounded<T>(
+    runtime: &tokio::runtime::Runtime,
+    timeout: Duration,
+    f: impl Future<Output = lapin::Result<T>>,
+) -> io::Result<T> {
+    match runtime.block_on(async { tokio::time::timeout(timeout, f).await }) {
+        Ok(done) => done.map_err(broker_error),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the broker did not answer within {}s", timeout.as_secs()),
+        )),
     }
 }
 
@@ -343,6 +240,11 @@ mod tests {
         // A queue declared with other arguments is refused, and the broker says why.
         let err = client.declare(&queue).unwrap_err();
         assert!(err.to_string().contains("closed"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("the broker closed the connection: 403 ACCESS_REFUSED"),
+            "{err}"
+        );
         client.close();
     }
 }

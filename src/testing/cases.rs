@@ -1,4 +1,4 @@
-//! The user's own contract cases: `contracts.toml` beside services.toml.
+//! The user's own contract cases: `contracts.toml` beside services.toml, read and run.
 //!
 //! ```toml
 //! [[case]]
@@ -15,14 +15,19 @@
 //! ```
 
 use std::path::Path;
+use std::time::Instant;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{Error, Location, Result};
+use crate::supervisor::plan::RunPlan;
 use crate::workspace::Workspace;
 use crate::workspace::model::Kind;
 use crate::workspace::validate::did_you_mean;
+
+use super::http::{excerpt, http};
+use super::report::{Case, Outcome};
 
 pub const FILE: &str = "contracts.toml";
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -146,6 +151,87 @@ pub fn json_matches(expected: &serde_json::Value, actual: &serde_json::Value) ->
         (serde_json::Value::Number(e), serde_json::Value::Number(a)) => e.as_f64() == a.as_f64(),
         _ => expected == actual,
     }
+}
+
+/// Sends each case to its service and judges the answer.
+pub fn run(cases: &[UserCase], plan: &RunPlan, running: &[String]) -> Vec<Case> {
+    cases
+        .iter()
+        .map(|c| {
+            let name = c.name();
+            if !running.contains(&c.service) {
+                return Case::contract_skipped(
+                    &c.service,
+                    &name,
+                    format!("{} is not running", c.service),
+                );
+            }
+            let Some(port) = plan
+                .instances
+                .iter()
+                .find(|i| i.service == c.service)
+                .and_then(|i| i.port)
+            else {
+                return Case::contract_skipped(
+                    &c.service,
+                    &name,
+                    format!("{} has no port", c.service),
+                );
+            };
+            let start = Instant::now();
+            let body = c.body.as_ref().map(ToString::to_string);
+            let (outcome, message) = match http(port, &c.method, &c.path, body.as_deref()) {
+                Err(e) => (
+                    Outcome::Failed,
+                    Some(format!("{} {}: no answer ({e})", c.method, c.path)),
+                ),
+                Ok((status, text)) => check_answer(c, status, &text),
+            };
+            Case::contract(&c.service, &name, outcome, message, start.elapsed())
+        })
+        .collect()
+}
+
+fn check_answer(c: &UserCase, status: u16, text: &str) -> (Outcome, Option<String>) {
+    if let Some(want) = c.status
+        && want != status
+    {
+        return (
+            Outcome::Failed,
+            Some(format!(
+                "{} {}: expected status {want}, got {status}: {}",
+                c.method,
+                c.path,
+                excerpt(text)
+            )),
+        );
+    }
+    if let Some(want) = &c.json {
+        let got: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(_) => {
+                return (
+                    Outcome::Failed,
+                    Some(format!(
+                        "{} {}: expected JSON, got: {}",
+                        c.method,
+                        c.path,
+                        excerpt(text)
+                    )),
+                );
+            }
+        };
+        if !json_matches(want, &got) {
+            return (
+                Outcome::Failed,
+                Some(format!(
+                    "{} {}: expected JSON with {want}, got {got}",
+                    c.method, c.path
+                )),
+            );
+        }
+    }
+    (Outcome::Passed, None)
 }
 
 #[cfg(test)]

@@ -4,6 +4,13 @@
 //!
 //! msvc is synchronous; a [`Client`] owns a current-thread tokio runtime that exists
 //! only for these calls, and every call is bounded by [`TIMEOUT`].
+//!
+//! This stays on h2 rather than tonic: a contract call sends one empty message and
+//! reads only the status, and reflection needs the few messages declared below. tonic
+//! would bring hyper, tower and tonic-reflection for that, plus a bytes codec, and
+//! would fold a refused connection, a port without h2c and a plain HTTP answer into
+//! generic statuses, where this client words each for the report. The in-process
+//! server of the tests must send trailers-only answers, which it does on h2 either way.
 
 use std::time::Duration;
 

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
-use crate::check::junit::escape;
+use crate::check::junit::xml_text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +47,31 @@ pub struct Case {
     pub message: Option<String>,
     #[serde(serialize_with = "secs")]
     pub time: Duration,
+}
+
+impl Case {
+    /// A contract case.
+    pub fn contract(
+        service: &str,
+        name: &str,
+        outcome: Outcome,
+        message: Option<String>,
+        time: Duration,
+    ) -> Self {
+        Self {
+            service: service.to_string(),
+            suite: Suite::Contract,
+            name: name.to_string(),
+            outcome,
+            message,
+            time,
+        }
+    }
+
+    /// A contract case not run, and why.
+    pub fn contract_skipped(service: &str, name: &str, why: String) -> Self {
+        Self::contract(service, name, Outcome::Skipped, Some(why), Duration::ZERO)
+    }
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
@@ -176,75 +202,47 @@ impl Report {
 
     /// `JUnit` XML: one test suite per service, one test case per case.
     pub fn junit(&self) -> String {
-        let tallies = self.tallies();
-        let tests = self.cases.len();
-        let failures = self
-            .cases
-            .iter()
-            .filter(|c| c.outcome == Outcome::Failed)
-            .count();
-        let skipped = self
-            .cases
-            .iter()
-            .filter(|c| c.outcome == Outcome::Skipped)
-            .count();
-        let total: f64 = self.cases.iter().map(|c| c.time.as_secs_f64()).sum();
-        let mut out = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"msvc test\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">\n"
-        );
-        for (service, t) in &tallies {
-            let _ = writeln!(
-                out,
-                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
-                escape(service),
-                t.passed + t.failed + t.skipped,
-                t.failed,
-                t.skipped,
-                t.time.as_secs_f64()
-            );
-            for c in self.cases.iter().filter(|c| &c.service == service) {
-                let _ = write!(
-                    out,
-                    "    <testcase name=\"{}\" classname=\"{}.{}\" time=\"{:.3}\"",
-                    escape(&c.name),
-                    escape(service),
-                    c.suite.as_str(),
-                    c.time.as_secs_f64()
-                );
+        let mut xml = quick_junit::Report::new("msvc test");
+        xml.set_time(self.cases.iter().map(|c| c.time).sum());
+        for (service, t) in self.tallies() {
+            let mut suite = TestSuite::new(xml_text(&service));
+            suite.set_time(t.time);
+            for c in self.cases.iter().filter(|c| c.service == service) {
                 let message = c.message.as_deref().unwrap_or("");
                 let first = message.lines().next().unwrap_or("");
-                match c.outcome {
-                    Outcome::Passed => out.push_str("/>\n"),
+                let status = match c.outcome {
+                    Outcome::Passed => TestCaseStatus::success(),
                     Outcome::Skipped => {
-                        let _ = write!(
-                            out,
-                            ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                            escape(first)
-                        );
+                        let mut skipped = TestCaseStatus::skipped();
+                        skipped.set_message(xml_text(first));
+                        skipped
                     }
                     Outcome::Failed => {
                         let mut body = message.to_string();
-                        if let Some(lines) = self.logs.get(service) {
+                        if let Some(lines) = self.logs.get(&service) {
                             body.push_str("\nlast lines of the service:\n");
                             for l in lines {
                                 body.push_str(l);
                                 body.push('\n');
                             }
                         }
-                        let _ = write!(
-                            out,
-                            ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
-                            escape(first),
-                            c.suite.as_str(),
-                            escape(&body)
-                        );
+                        let mut failure = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        failure
+                            .set_message(xml_text(first))
+                            .set_type(c.suite.as_str())
+                            .set_description(xml_text(&body));
+                        failure
                     }
-                }
+                };
+                let mut case = TestCase::new(xml_text(&c.name), status);
+                case.set_classname(xml_text(&format!("{service}.{}", c.suite.as_str())))
+                    .set_time(c.time);
+                suite.add_test_case(case);
             }
-            out.push_str("  </testsuite>\n");
+            xml.add_test_suite(suite);
         }
-        out.push_str("</testsuites>\n");
-        out
+        xml.to_string()
+            .expect("JUnit XML of strings is written into memory")
     }
 }
 
@@ -285,7 +283,37 @@ mod tests {
             "{text}"
         );
         let xml = report.junit();
-        assert!(xml.contains("<testsuite name=\"user-api\" tests=\"2\" failures=\"1\""));
+        // Read as XML: the writer decides the attributes' order.
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+        let root = doc.root_element();
+        assert_eq!(
+            [
+                root.attribute("tests"),
+                root.attribute("failures"),
+                root.attribute("skipped")
+            ],
+            [Some("3"), Some("1"), Some("1")],
+            "{xml}"
+        );
+        let suite = root
+            .children()
+            .find(|n| n.has_tag_name("testsuite") && n.attribute("name") == Some("user-api"))
+            .unwrap_or_else(|| panic!("{xml}"));
+        assert_eq!(
+            [suite.attribute("tests"), suite.attribute("failures")],
+            [Some("2"), Some("1")],
+            "{xml}"
+        );
+        let failure = suite
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap_or_else(|| panic!("{xml}"));
+        assert_eq!(failure.attribute("message"), Some("it <broke>"));
+        assert_eq!(failure.attribute("type"), Some("contract"));
+        assert_eq!(
+            failure.text(),
+            Some("it <broke>\nlast lines of the service:\nboom\n")
+        );
         assert!(xml.contains("message=\"it &lt;broke&gt;\""));
         assert!(xml.contains("<skipped message=\"\"/>"));
     }

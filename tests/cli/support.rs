@@ -187,7 +187,7 @@ pub fn free_port() -> u16 {
 /// A minimal HTTP/1.1 exchange: status and body (chunked bodies joined), `None` when
 /// nothing answers; the client `msvc test` uses.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
-    msvc::testing::contract::http(port, method, path, body).ok()
+    msvc::testing::http::http(port, method, path, body).ok()
 }
 
 /// The example system, in `shop/` of a scratch directory.
