@@ -11,10 +11,14 @@
 
 use std::time::{Duration, Instant};
 
+use crate::error::slash_path;
 use crate::supervisor::plan::RunPlan;
 use crate::workspace::Workspace;
+use crate::workspace::calls;
 use crate::workspace::model::Kind;
-use crate::workspace::openapi;
+use crate::workspace::openapi::{RestApis, openapi_path};
+use crate::workspace::proto::ProtoInfo;
+use crate::workspace::source::Disk;
 
 use super::grpc;
 use super::grpc_call::GrpcCall;
@@ -26,21 +30,17 @@ const UNKNOWN_ROUTE: &str = "/msvc-test/no-such-route";
 /// The routes of each REST service of the plan, from its `openapi.yaml`.
 pub fn rest_routes(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Case> {
     let mut cases = Vec::new();
+    let apis = RestApis::read(&ws.root, &ws.manifest, &Disk(&ws.root));
     for service in &plan.order {
-        let svc = &ws.manifest.services[service];
-        if svc.kind != Kind::Rest {
-            continue;
-        }
-        let rel = format!("services/{service}/openapi.yaml");
-        let Ok(text) = fs_err::read_to_string(ws.root.join(&rel)) else {
+        let Some(api) = apis.api(service) else {
             continue;
         };
-        let api = match openapi::parse(&ws.root, &rel, &text) {
+        let api = match api {
             Ok(api) => api,
             Err(e) => {
                 cases.push(Case::contract(
                     service,
-                    &rel,
+                    &slash_path(&openapi_path(service)),
                     Outcome::Failed,
                     Some(e.message),
                     Duration::ZERO,
@@ -118,19 +118,20 @@ pub fn rest_routes(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Ca
 pub fn grpc_calls(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Case> {
     let mut cases = Vec::new();
     let mut client: Option<std::result::Result<grpc::Client, String>> = None;
+    // A proto that does not read is `msvc check`'s to report; names stay as written.
+    let protos = ws
+        .service_protos(&ws.manifest, &Disk(&ws.root))
+        .unwrap_or_default();
     for caller in &plan.order {
         for call in &ws.manifest.services[caller].calls {
-            let Some((peer, target)) = call.split_once('/') else {
+            let Some((peer, target)) = calls::split(call) else {
                 continue;
             };
             let Some(peer_svc) = ws.manifest.services.get(peer) else {
                 continue;
             };
             // A malformed entry is `msvc check`'s to report (CALL_INVALID).
-            let Some((service, method)) = target
-                .rsplit_once('.')
-                .filter(|(s, m)| !s.is_empty() && !m.is_empty())
-            else {
+            let Some((service, method)) = calls::parse_rpc(target) else {
                 continue;
             };
             if peer_svc.kind != Kind::Grpc {
@@ -174,7 +175,8 @@ pub fn grpc_calls(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Cas
                     continue;
                 }
             };
-            let symbol = full_service_name(ws, peer_svc.proto.as_deref(), service);
+            let proto = peer_svc.proto.as_ref().and_then(|p| protos.get(p));
+            let symbol = full_service_name(proto, service);
             let start = Instant::now();
             let mut seen = Vec::new();
             let mut failures = Vec::new();
@@ -211,12 +213,8 @@ pub fn grpc_calls(ws: &Workspace, plan: &RunPlan, running: &[String]) -> Vec<Cas
 
 /// `user_service.v1.UserService` for `UserService`, from the peer's proto; a name that
 /// is already qualified, or one the proto does not declare, as the package makes it.
-fn full_service_name(ws: &Workspace, proto: Option<&str>, service: &str) -> String {
-    let info = proto.and_then(|rel| {
-        let text = fs_err::read_to_string(ws.root.join(rel)).ok()?;
-        crate::workspace::proto::parse(&ws.root, rel, &text).ok()
-    });
-    let Some(info) = info else {
+fn full_service_name(proto: Option<&ProtoInfo>, service: &str) -> String {
+    let Some(info) = proto else {
         return service.to_string();
     };
     if let Some(s) = info

@@ -148,22 +148,30 @@ impl RestApis {
         }
     }
 
-    /// The API its callers' typed client is generated from, or why there is none.
-    pub fn for_client(&self, service: &str) -> Result<&RestApi> {
-        match self.read.get(service) {
-            Some(Read::Api(api)) => Ok(api),
-            Some(Read::Invalid(text, _)) => Err(parse(
+    /// A REST service's API, or why its openapi.yaml does not read; `None` when there is
+    /// no such file (or no such REST service).
+    pub fn api(&self, service: &str) -> Option<Result<&RestApi>> {
+        match self.read.get(service)? {
+            Read::Api(api) => Some(Ok(api)),
+            Read::Invalid(text, _) => Some(Err(parse(
                 &self.root,
                 &slash_path(&openapi_path(service)),
                 text,
             )
-            .expect_err("it did not parse when read")),
-            _ => Err(Error::new(format!(
+            .expect_err("it did not parse when read"))),
+            Read::Missing => None,
+        }
+    }
+
+    /// The API its callers' typed client is generated from, or why there is none.
+    pub fn for_client(&self, service: &str) -> Result<&RestApi> {
+        self.api(service).unwrap_or_else(|| {
+            Err(Error::new(format!(
                 "`{}` does not exist, so the typed client of `{service}` cannot be generated",
                 slash_path(&openapi_path(service))
             ))
-            .hint("restore the file (msvc writes one with every REST service); its callers' client is generated from it")),
-        }
+            .hint("restore the file (msvc writes one with every REST service); its callers' client is generated from it"))
+        })
     }
 
     /// What `msvc check` reports of a service's openapi.yaml: it does not read, or it is

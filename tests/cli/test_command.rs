@@ -214,7 +214,7 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
         "services.toml",
         &manifest.replace(
             calls,
-            "calls = [\"user-service/UserService.GetUser\", \"user-service/UserService.DeleteUser\"]",
+            "calls = [\"user-service/UserService.GetUser\", \"user-service/UserService.DeleteUser\", \"user-service/user_service.v1.UserService.GetUser\"]",
         ),
     );
     let service = s.read("services/user-service/src/service.rs");
@@ -243,6 +243,14 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
     assert!(
         report.contains(&format!(
             "FAILED user-api contract `calls user-service/UserService.GetUser`\n  user-api calls `user-service/UserService.GetUser`, but user-service (port {grpc}) answers /user_service.v1.UserService/GetUser with UNIMPLEMENTED (\"GetUser is switched off\")"
+        )),
+        "{}",
+        both(&out)
+    );
+    // The package-qualified name of the same RPC is the same call, as link and check read it.
+    assert!(
+        report.contains(&format!(
+            "FAILED user-api contract `calls user-service/user_service.v1.UserService.GetUser`\n  user-api calls `user-service/user_service.v1.UserService.GetUser`, but user-service (port {grpc}) answers /user_service.v1.UserService/GetUser with UNIMPLEMENTED"
         )),
         "{}",
         both(&out)
