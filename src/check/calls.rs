@@ -1,12 +1,15 @@
 //! Wiring checks: every `calls` entry names an RPC the gRPC peer's proto declares or a
 //! route the REST peer's openapi.yaml declares, and the peer is a dependency; REST
-//! services' openapi.yaml files read.
+//! services' openapi.yaml files read; contracts.toml reads as `msvc test` reads it.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use super::Context;
 use super::diagnostic::Diagnostic;
+use crate::error::Location;
 use crate::workspace::calls::{self, Contracts};
+use crate::workspace::cases;
 use crate::workspace::model::Kind;
 use crate::workspace::openapi::RestApis;
 use crate::workspace::protos::ProtoSet;
@@ -56,6 +59,38 @@ pub fn check(ctx: &Context<'_>, protos: &ProtoSet, out: &mut Vec<Diagnostic>) {
                 );
             }
         }
+    }
+}
+
+/// `CONTRACTS_INVALID`: contracts.toml reads as `msvc test` reads it.
+pub fn contract_cases(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    let path = ctx.root.join(cases::FILE);
+    if !path.is_file() {
+        return;
+    }
+    let text = match fs_err::read(&path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            out.push(
+                Diagnostic::new(
+                    "CONTRACTS_INVALID",
+                    format!("cannot read {}: {}", cases::FILE, e.kind()),
+                )
+                .at(Location::file(cases::FILE))
+                .hint("check the file's permissions"),
+            );
+            return;
+        }
+    };
+    if let Err(err) = cases::parse(ctx.ws, Path::new(cases::FILE), &text) {
+        let mut d = Diagnostic::new("CONTRACTS_INVALID", err.message);
+        if let Some(location) = err.location {
+            d = d.at(*location);
+        }
+        if let Some(hint) = err.hint {
+            d = d.hint(hint);
+        }
+        out.push(d);
     }
 }
 

@@ -355,6 +355,17 @@ pub const CHECKS: &[CheckInfo] = &[
         "Fix the YAML at the location shown, or restore the file.",
     ),
     check(
+        "CONTRACTS_INVALID",
+        Wiring,
+        Error,
+        "a case of contracts.toml that msvc test cannot run",
+        "`msvc test` sends each `[[case]]` of contracts.toml to a REST service of the manifest; \
+         a key it does not know, a service that is not there or not REST, a request that is not \
+         `METHOD /path`, or a case that expects nothing stops it before any case runs.",
+        "Fix the case at the location shown: `service` names a REST service, `request` is \
+         \"GET /path\", and `status` or `json` says what the answer must be.",
+    ),
+    check(
         "QUEUE_NO_PUBLISHER",
         Queues,
         Warning,

@@ -206,6 +206,7 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
                 .expect("a thread can be started")
         });
         calls::check(&ctx, &protos, &mut out);
+        calls::contract_cases(&ctx, &mut out);
         queues::check(&ctx, &mut out);
         let dirs = layout::service_dirs(&ctx);
         layout::check(&ctx, &dirs, &mut out);

@@ -10,11 +10,11 @@ use crate::commands::up::{BringUp, prepare};
 use crate::error::{EXIT_FAILURE, Result};
 use crate::printer::Printer;
 use crate::supervisor::plan::RunPlan;
-use crate::testing::cases::{self, UserCase};
 use crate::testing::own;
 use crate::testing::report::{Case, Outcome, Report};
 use crate::testing::suite;
 use crate::workspace::Workspace;
+use crate::workspace::cases::{self, UserCase};
 use crate::workspace::model::Kind;
 
 pub fn run(cwd: &Path, args: &TestArgs, printer: &Printer) -> Result<i32> {

@@ -13,9 +13,10 @@ use crate::supervisor::run::Supervisor;
 use crate::supervisor::state::StateDir;
 use crate::workspace::Workspace;
 
-use super::cases::{self, UserCase};
+use super::cases;
 use super::report::{Case, Outcome, Report};
 use super::{contract, health, queue_probe};
+use crate::workspace::cases::UserCase;
 
 /// Lines of a failing service's output shown in the report.
 const LAST_LINES: usize = 15;

@@ -1,6 +1,7 @@
 //! services.toml: finding it, loading it with source locations, validating it, editing it.
 
 pub mod calls;
+pub mod cases;
 pub mod collect;
 pub mod diagnostic;
 pub mod edit;

@@ -248,6 +248,7 @@ fixtures! {
     broker_missing => "BROKER_MISSING",
     compose_drift => "COMPOSE_DRIFT",
     owned_files_drift => "GENERATED_DRIFT",
+    contracts_invalid => "CONTRACTS_INVALID",
     k8s_drift => "K8S_DRIFT",
     k8s_image_tag_missing => "K8S_IMAGE_TAG_MISSING",
     k8s_overlay_stale => "K8S_OVERLAY_STALE",
