@@ -1,6 +1,7 @@
 //! services.toml: finding it, loading it with source locations, validating it, editing it.
 
 pub mod edit;
+pub mod graph;
 pub mod model;
 pub mod names;
 pub mod openapi;
