@@ -7,12 +7,22 @@ use std::path::{Component, Path, PathBuf};
 use crate::check::catalog::{self, CHECKS};
 use crate::check::output::{self, PathStyle};
 use crate::check::{self, Levels, Options, Report, junit, sarif};
-use crate::cli::{CheckArgs, Deny, Format};
+use crate::cli::{CheckArgs, CheckFormat, Deny, Format};
 use crate::error::{Error, Result};
 use crate::printer::Printer;
 use crate::workspace::{MANIFEST_FILE, Workspace};
 
 pub fn run(cwd: &Path, args: &CheckArgs, printer: &Printer) -> Result<i32> {
+    // clap knows the formats of `check`, but not that these two modes have fewer.
+    if (args.explain.is_some() || args.list)
+        && !matches!(args.format, CheckFormat::Text | CheckFormat::Json)
+    {
+        return Err(Error::new(format!(
+            "`--format {}` does not apply to `check --explain` and `check --list`",
+            printer.format.as_str()
+        ))
+        .hint("use one of: text, json"));
+    }
     if let Some(id) = &args.explain {
         return explain(id, *printer);
     }
