@@ -4,12 +4,13 @@
 //! every dependency points one way and none runs in a circle (a test reads this list):
 //!
 //! ```text
-//! error       the one error type and its renderer; places in files
-//! workspace   what a workspace declares, read once: manifest, protos, OpenAPI, calls
+//! error       the one error type, the diagnostic renderer and its palette; places in files
+//! workspace   what a workspace declares, read once: manifest, protos, OpenAPI, calls, graph
 //! plan        WritePlan: every file a command writes, decided in memory, written all or none
 //! render      the embedded templates and Tera: files into a plan
 //! deploy      Kubernetes and Prometheus files, on the same plan
 //! generate    the one path that rewrites msvc-owned files (new, link, rm, sync, deploy)
+//! graph       the system graph drawn: mermaid, DOT, JSON
 //! check       msvc check: diagnostics about a workspace; prints nothing
 //! supervisor  msvc up: build, broker, processes, probes, restarts, logs, run state
 //! testing     msvc test: each service's own tests and the contract cases
@@ -24,6 +25,7 @@ pub mod commands;
 pub mod deploy;
 pub mod error;
 pub mod generate;
+pub mod graph;
 pub mod plan;
 pub mod printer;
 pub mod render;
