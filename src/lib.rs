@@ -7,6 +7,7 @@
 //! error       the one error type, the diagnostic renderer and its palette; places in files
 //! workspace   what a workspace declares, read once: manifest, protos, OpenAPI, calls, graph
 //! plan        WritePlan: every file a command writes, decided in memory, written all or none
+//! printer     the one writer of stdout and stderr: formats, colour, quiet
 //! render      the embedded templates and Tera: files into a plan
 //! deploy      Kubernetes and Prometheus files, on the same plan
 //! generate    the one path that rewrites msvc-owned files (new, link, rm, sync, deploy)
@@ -14,7 +15,6 @@
 //! check       msvc check: diagnostics about a workspace; prints nothing
 //! supervisor  msvc up: build, broker, processes, probes, restarts, logs, run state
 //! testing     msvc test: each service's own tests and the contract cases
-//! printer     the one writer of stdout and stderr: formats, colour, quiet
 //! cli         clap definitions and nothing else
 //! commands    one glue function per subcommand: settings, layers, printing
 //! ```

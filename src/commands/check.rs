@@ -1,7 +1,6 @@
 //! `msvc check`: run every check on the workspace and print the report.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use crate::check::catalog::{self, CHECKS};
@@ -44,10 +43,7 @@ pub fn run(cwd: &Path, args: &CheckArgs, printer: &Printer) -> Result<i32> {
         Format::Junit => junit::junit(&report, &paths),
         _ => output::text(&report, &paths, true, printer.quiet),
     };
-    // anstream drops the colours when stdout is not a terminal or NO_COLOR is set.
-    let mut stdout = anstream::stdout();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    printer.write(&text);
     Ok(report.exit_code())
 }
 
@@ -137,8 +133,7 @@ fn explain(id: &str, printer: Printer) -> Result<i32> {
             "fix": info.fix,
         }));
     } else {
-        let mut stdout = anstream::stdout();
-        let _ = write!(stdout, "{}", catalog::explain(info));
+        printer.write(&catalog::explain(info));
     }
     Ok(0)
 }
@@ -186,7 +181,6 @@ fn list(root: &Path, deny_warnings: bool, printer: Printer) -> i32 {
         );
     }
     out.push_str("\n* set in services.toml [checks] or by --deny warnings; `msvc check --explain ID` for more\n");
-    let mut stdout = anstream::stdout();
-    let _ = stdout.write_all(out.as_bytes());
+    printer.write(&out);
     0
 }
