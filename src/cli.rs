@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-pub use crate::printer::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use crate::printer::Format;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,10 +33,6 @@ pub struct Cli {
     /// Run as if msvc was started in DIR.
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
-
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
 
     /// Print only errors.
     #[arg(short, long, global = true)]
@@ -110,7 +107,7 @@ Examples:
     #[command(subcommand)]
     Templates(TemplatesCommand),
     /// List what the workspace needs and whether this machine has it.
-    Doctor,
+    Doctor(FormatArgs),
     /// Check the wiring across services: manifest, protos, calls, queues, generated files,
     /// service directories and Dockerfiles.
     #[command(after_help = CHECK_HELP)]
@@ -125,7 +122,7 @@ Examples:
   msvc graph --format dot | dot -Tsvg > system.svg
   msvc graph --format json"
     )]
-    Graph,
+    Graph(GraphArgs),
     /// Build and run the services: dependency order, health checks, merged logs, restarts.
     #[command(after_help = UP_HELP)]
     Up(UpArgs),
@@ -140,7 +137,7 @@ Examples:
   msvc status
   msvc status --format json"
     )]
-    Status,
+    Status(FormatArgs),
     /// Print the logs of the running (or last) `msvc up`.
     #[command(after_help = "Examples:
   msvc logs                  the last 100 lines of every service
@@ -193,6 +190,8 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Directory (and workspace name) to create; the current directory when omitted.
     pub name: Option<String>,
     /// Write into a directory that is not empty.
@@ -207,6 +206,8 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("kind").required(true).args(["rest", "grpc", "worker"]))]
 pub struct NewArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Service name: lowercase letters, digits and `-` (a DNS label), e.g. user-service.
     pub name: String,
     /// An HTTP/JSON service (axum).
@@ -249,6 +250,8 @@ pub struct NewArgs {
 
 #[derive(Debug, Args)]
 pub struct LinkArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// The service that gets the relations.
     pub name: String,
     /// Services it calls, comma-separated.
@@ -270,6 +273,8 @@ pub struct LinkArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// The service to remove.
     pub name: String,
     /// Also delete services/NAME/.
@@ -282,6 +287,8 @@ pub struct RmArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Print the plan and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -336,6 +343,8 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Print the plan and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -358,13 +367,17 @@ Examples:
         /// Overwrite files that exist.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        format: FormatArgs,
     },
     /// List the template names.
-    List,
+    List(FormatArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Services to run, with what they depend on (default: all).
     pub services: Vec<String>,
     /// Build and run release binaries.
@@ -418,6 +431,9 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TestFormat::Text)]
+    pub format: TestFormat,
     /// Services to test (default: all); their dependencies are started too.
     pub services: Vec<String>,
     /// Build and test in release mode.
@@ -436,6 +452,8 @@ pub struct TestArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Only this service's lines.
     pub service: Option<String>,
     /// Keep printing lines as they come.
@@ -448,6 +466,8 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct RestartArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// The service to rebuild and restart.
     pub service: String,
 }
@@ -474,6 +494,9 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Output format (`--explain` and `--list`: text or json).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
     #[arg(
         long,
         value_name = "REF",
@@ -495,4 +518,136 @@ pub struct CheckArgs {
 pub enum Deny {
     /// Warnings count as errors: they fail the run (exit 1).
     Warnings,
+}
+
+/// `--format` of the commands that print either for people or for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// Machine-readable.
+    Json,
+}
+
+/// `msvc check --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// rustc-style diagnostics, for people.
+    Text,
+    /// Machine-readable.
+    Json,
+    /// GitHub Actions annotations.
+    Github,
+    #[value(help = "SARIF 2.1.0, for code scanning")]
+    Sarif,
+    #[value(help = "JUnit XML, for CI test reports")]
+    Junit,
+}
+
+/// `msvc graph --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A mermaid flowchart.
+    Mermaid,
+    /// Graphviz.
+    Dot,
+    /// Machine-readable.
+    Json,
+}
+
+/// `msvc test --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// A table per service, for people.
+    Text,
+    /// Machine-readable.
+    Json,
+    #[value(help = "JUnit XML, for CI test reports")]
+    Junit,
+}
+
+/// The `--format` flag of the commands that only print text or JSON.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(f: OutputFormat) -> Self {
+        match f {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+        }
+    }
+}
+
+impl From<CheckFormat> for Format {
+    fn from(f: CheckFormat) -> Self {
+        match f {
+            CheckFormat::Text => Format::Text,
+            CheckFormat::Json => Format::Json,
+            CheckFormat::Github => Format::Github,
+            CheckFormat::Sarif => Format::Sarif,
+            CheckFormat::Junit => Format::Junit,
+        }
+    }
+}
+
+impl From<GraphFormat> for Format {
+    fn from(f: GraphFormat) -> Self {
+        match f {
+            GraphFormat::Mermaid => Format::Mermaid,
+            GraphFormat::Dot => Format::Dot,
+            GraphFormat::Json => Format::Json,
+        }
+    }
+}
+
+impl From<TestFormat> for Format {
+    fn from(f: TestFormat) -> Self {
+        match f {
+            TestFormat::Text => Format::Text,
+            TestFormat::Json => Format::Json,
+            TestFormat::Junit => Format::Junit,
+        }
+    }
+}
+
+impl Cli {
+    /// The `--format` the subcommand was given (each command has its own set, so clap
+    /// refuses the others and `--help` lists only real ones).
+    pub fn format(&self) -> Format {
+        match &self.command {
+            Command::Init(a) => a.format.format.into(),
+            Command::New(a) => a.format.format.into(),
+            Command::Link(a) => a.format.format.into(),
+            Command::Rm(a) => a.format.format.into(),
+            Command::Sync(a) => a.format.format.into(),
+            Command::Deploy(DeployCommand::K8s(a) | DeployCommand::Prometheus(a)) => {
+                a.format.format.into()
+            }
+            Command::Templates(
+                TemplatesCommand::Export { format, .. } | TemplatesCommand::List(format),
+            )
+            | Command::Doctor(format)
+            | Command::Status(format) => format.format.into(),
+            Command::Check(a) => a.format.into(),
+            Command::Graph(a) => a.format.into(),
+            Command::Up(a) => a.format.format.into(),
+            Command::Test(a) => a.format.into(),
+            Command::Logs(a) => a.format.format.into(),
+            Command::Restart(a) => a.format.format.into(),
+            // The reaper has no --format: its stdout is a protocol spoken to `msvc up`.
+            Command::Reaper => Format::Text,
+        }
+    }
 }

@@ -4,16 +4,17 @@
 //! every dependency points one way and none runs in a circle (a test reads this list):
 //!
 //! ```text
-//! error       the one error type and its renderer; places in files
-//! workspace   what a workspace declares, read once: manifest, protos, OpenAPI, calls
+//! error       the one error type, the diagnostic renderer and its palette; places in files
+//! workspace   what a workspace declares, read once: manifest, protos, OpenAPI, calls, graph
 //! plan        WritePlan: every file a command writes, decided in memory, written all or none
+//! printer     the one writer of stdout and stderr: formats, colour, quiet
 //! render      the embedded templates and Tera: files into a plan
 //! deploy      Kubernetes and Prometheus files, on the same plan
 //! generate    the one path that rewrites msvc-owned files (new, link, rm, sync, deploy)
+//! graph       the system graph drawn: mermaid, DOT, JSON
 //! check       msvc check: diagnostics about a workspace; prints nothing
 //! supervisor  msvc up: build, broker, processes, probes, restarts, logs, run state
 //! testing     msvc test: each service's own tests and the contract cases
-//! printer     the one writer of stdout and stderr: formats, colour, quiet
 //! cli         clap definitions and nothing else
 //! commands    one glue function per subcommand: settings, layers, printing
 //! ```
@@ -24,6 +25,7 @@ pub mod commands;
 pub mod deploy;
 pub mod error;
 pub mod generate;
+pub mod graph;
 pub mod plan;
 pub mod printer;
 pub mod render;
@@ -39,7 +41,7 @@ use printer::Printer;
 
 /// Runs one command; returns the process exit code, or an error to print.
 pub fn run(cli: Cli) -> Result<i32> {
-    let printer = Printer::new(cli.format, cli.quiet);
+    let printer = Printer::new(cli.format(), cli.quiet);
     let cwd = match &cli.directory {
         Some(dir) => {
             if !dir.is_dir() {
@@ -52,7 +54,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         None => PathBuf::from("."),
     };
-    check_format(&cli)?;
     match cli.command {
         Command::Init(args) => commands::init::run(&cwd, &args, &printer),
         Command::New(args) => commands::new::run(&cwd, &args, &printer),
@@ -61,37 +62,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sync(args) => commands::sync::run(&cwd, &args, &printer),
         Command::Deploy(cmd) => commands::deploy::run(&cwd, &cmd, &printer),
         Command::Templates(cmd) => commands::templates::run(&cwd, &cmd, &printer),
-        Command::Doctor => commands::doctor::run(&cwd, &printer),
+        Command::Doctor(_) => commands::doctor::run(&cwd, &printer),
         Command::Check(args) => commands::check::run(&cwd, &args, &printer),
-        Command::Graph => commands::graph::run(&cwd, &printer),
+        Command::Graph(_) => commands::graph::run(&cwd, &printer),
         Command::Up(args) => commands::up::run(&cwd, &args, &printer),
         Command::Test(args) => commands::test::run(&cwd, &args, &printer),
-        Command::Status => commands::status::run(&cwd, &printer),
+        Command::Status(_) => commands::status::run(&cwd, &printer),
         Command::Logs(args) => commands::logs::run(&cwd, &args, &printer),
         Command::Restart(args) => commands::restart::run(&cwd, &args, &printer),
         Command::Reaper => supervisor::reaper::run(),
     }
-}
-
-/// Refuses a `--format` the command does not have (`sarif` is `check`'s alone).
-fn check_format(cli: &Cli) -> Result<()> {
-    use cli::Format::{Dot, Github, Json, Junit, Mermaid, Sarif, Text};
-    let (name, allowed): (&str, &[cli::Format]) = match &cli.command {
-        Command::Check(args) if args.explain.is_some() || args.list => {
-            ("`check --explain` and `check --list`", &[Text, Json])
-        }
-        Command::Check(_) => ("`check`", &[Text, Json, Github, Sarif, Junit]),
-        Command::Graph => ("`graph`", &[Text, Mermaid, Dot, Json]),
-        Command::Test(_) => ("`test`", &[Text, Json, Junit]),
-        _ => ("this command", &[Text, Json]),
-    };
-    if allowed.contains(&cli.format) {
-        return Ok(());
-    }
-    let names: Vec<&str> = allowed.iter().map(|f| f.as_str()).collect();
-    Err(error::Error::new(format!(
-        "`--format {}` does not apply to {name}",
-        cli.format.as_str()
-    ))
-    .hint(format!("use one of: {}", names.join(", "))))
 }

@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() {
     let cli = msvc::cli::Cli::parse();
-    let printer = msvc::printer::Printer::new(cli.format, cli.quiet);
+    let printer = msvc::printer::Printer::new(cli.format(), cli.quiet);
     let code = match msvc::run(cli) {
         Ok(code) => code,
         Err(err) => {

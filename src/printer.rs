@@ -2,9 +2,10 @@
 
 use std::io::Write as _;
 
-use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
+use crate::error::palette::{DIM, ERROR as RED, SUCCESS as GREEN, WARNING as YELLOW};
+use crate::error::render::diff_style;
 use crate::plan::{Action, WritePlan};
 
 /// How a command prints its results; each command accepts some of these.
@@ -40,12 +41,6 @@ impl Format {
     }
 }
 
-const GREEN: Style = AnsiColor::Green.on_default().bold();
-const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
-const RED: Style = AnsiColor::Red.on_default().bold();
-const CYAN: Style = AnsiColor::Cyan.on_default().bold();
-const DIM: Style = Style::new().dimmed();
-
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     pub format: Format,
@@ -66,8 +61,39 @@ impl Printer {
         if self.quiet || self.is_json() {
             return;
         }
-        let mut err = anstream::stderr();
-        let _ = writeln!(err, "{GREEN}{verb:>12}{GREEN:#} {message}");
+        Self::event(verb, message, false);
+    }
+
+    /// A status line on stderr for code that runs without a `Printer` (the log streamer
+    /// of `msvc up`, which decides itself what quiet leaves out); `warning` paints the
+    /// verb yellow instead of green.
+    pub fn event(verb: &str, message: &str, warning: bool) {
+        let style = if warning { YELLOW } else { GREEN };
+        let mut err = anstream::stderr().lock();
+        let _ = writeln!(err, "{style}{verb:>12}{style:#} {message}");
+    }
+
+    /// A document rendered whole (a check report, a graph, SARIF, `JUnit`) on stdout,
+    /// whatever the format; its colours are dropped when stdout is not a terminal or
+    /// `NO_COLOR` is set.
+    pub fn write(&self, text: &str) {
+        let mut out = anstream::stdout();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// stdout itself, for a stream whose lines the caller formats and flushes: the
+    /// merged logs of `msvc up` and `msvc logs`, the reaper's events to `msvc up`.
+    pub fn raw_stdout() -> std::io::Stdout {
+        std::io::stdout()
+    }
+
+    /// Whether what goes to stdout may be coloured: a terminal, and `NO_COLOR` unset.
+    pub fn stdout_has_color() -> bool {
+        !matches!(
+            anstream::AutoStream::choice(&std::io::stdout()),
+            anstream::ColorChoice::Never
+        )
     }
 
     /// A line for the user on stdout (text format only).
@@ -80,6 +106,11 @@ impl Printer {
     }
 
     pub fn warn(&self, message: &str) {
+        Self::warning(message);
+    }
+
+    /// A warning on stderr, for code that runs without a `Printer` (the reaper).
+    pub fn warning(message: &str) {
         let mut err = anstream::stderr();
         let _ = writeln!(err, "{YELLOW}warning{YELLOW:#}: {message}");
     }
@@ -96,19 +127,7 @@ impl Printer {
 
     pub fn error(&self, err: &crate::error::Error) {
         let mut stderr = anstream::stderr();
-        let text = err.render();
-        let mut lines = text.lines();
-        if let Some(first) = lines.next() {
-            let rest = first.strip_prefix("error:").unwrap_or(first);
-            let _ = writeln!(stderr, "{RED}error{RED:#}:{rest}");
-        }
-        for line in lines {
-            if let Some(rest) = line.strip_prefix("hint:") {
-                let _ = writeln!(stderr, "{CYAN}hint{CYAN:#}:{rest}");
-            } else {
-                let _ = writeln!(stderr, "{line}");
-            }
-        }
+        let _ = stderr.write_all(err.render_styled().as_bytes());
     }
 
     /// Prints what a plan would do: one line per file, then diffs of changed files.
@@ -152,17 +171,7 @@ impl Printer {
             }
             let _ = writeln!(out);
             for line in f.unified_diff().lines() {
-                let style = if line.starts_with("+++") || line.starts_with("---") {
-                    Style::new().bold()
-                } else if line.starts_with('+') {
-                    AnsiColor::Green.on_default()
-                } else if line.starts_with('-') {
-                    AnsiColor::Red.on_default()
-                } else if line.starts_with("@@") {
-                    AnsiColor::Cyan.on_default()
-                } else {
-                    Style::new()
-                };
+                let style = diff_style(line);
                 let _ = writeln!(out, "{style}{line}{style:#}");
             }
         }

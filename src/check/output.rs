@@ -4,19 +4,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use super::Report;
 use super::diagnostic::{Diagnostic, Level};
 use crate::error::excerpt as window;
-use crate::error::slash_path;
-
-const RED: Style = AnsiColor::Red.on_default().bold();
-const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
-const BLUE: Style = AnsiColor::Blue.on_default().bold();
-const CYAN: Style = AnsiColor::Cyan.on_default().bold();
-const BOLD: Style = Style::new().bold();
+use crate::error::{Message, Severity, palette, slash_path};
 
 /// How paths are shown: relative to where msvc runs, so that they can be clicked and
 /// GitHub can annotate them.
@@ -44,84 +37,21 @@ impl PathStyle {
 
 /// The rustc-style rendering of one diagnostic, with or without colour.
 pub fn render(d: &Diagnostic, paths: &PathStyle, color: bool) -> String {
-    let paint = |style: Style, text: &str| {
-        if color {
-            format!("{style}{text}{style:#}")
-        } else {
-            text.to_string()
-        }
+    let severity = match d.level {
+        Level::Error => Severity::Error,
+        Level::Warning => Severity::Warning,
     };
-    let mut out = String::new();
-    let (style, word) = match d.level {
-        Level::Error => (RED, "error"),
-        Level::Warning => (YELLOW, "warning"),
-    };
-    let _ = writeln!(
-        out,
-        "{}{}",
-        paint(style, &format!("{word}[{}]", d.id)),
-        paint(BOLD, &format!(": {}", d.message))
-    );
-    let mut gutter_width = 1;
-    if let Some(loc) = &d.location {
-        let shown = paths.show(d).unwrap_or_default();
-        let place = if loc.line == 0 {
-            shown
-        } else {
-            format!("{shown}:{}:{}", loc.line, loc.column)
-        };
-        gutter_width = if loc.line == 0 {
-            1
-        } else {
-            loc.line.to_string().len()
-        };
-        let pad = " ".repeat(gutter_width);
-        let _ = writeln!(out, "{pad}{} {place}", paint(BLUE, "-->"));
-        if let Some(line) = &loc.source_line
-            && loc.line > 0
-        {
-            let bar = paint(BLUE, "|");
-            let _ = writeln!(out, "{pad} {bar}");
-            let (shown, indent, width) = window(line, loc.column, loc.width);
-            let _ = writeln!(out, "{} {bar} {shown}", paint(BLUE, &loc.line.to_string()));
-            let _ = writeln!(
-                out,
-                "{pad} {bar} {}{}",
-                " ".repeat(indent),
-                paint(style, &"^".repeat(width))
-            );
-        }
+    Message {
+        code: Some(d.id),
+        place: d
+            .location
+            .as_ref()
+            .map(|loc| (paths.show(d).unwrap_or_default(), loc)),
+        notes: &d.notes,
+        hint: d.hint.as_deref(),
+        ..Message::new(severity, &d.message)
     }
-    let pad = " ".repeat(gutter_width);
-    for note in &d.notes {
-        let mut lines = note.lines();
-        let _ = writeln!(
-            out,
-            "{pad} {} {}",
-            paint(BLUE, "="),
-            format_args!("note: {}", lines.next().unwrap_or(""))
-        );
-        for line in lines {
-            let styled = if !color {
-                line.to_string()
-            } else if line.starts_with("+++") || line.starts_with("---") {
-                paint(BOLD, line)
-            } else if line.starts_with('+') {
-                paint(AnsiColor::Green.on_default(), line)
-            } else if line.starts_with('-') {
-                paint(AnsiColor::Red.on_default(), line)
-            } else if line.starts_with("@@") {
-                paint(AnsiColor::Cyan.on_default(), line)
-            } else {
-                line.to_string()
-            };
-            let _ = writeln!(out, "{pad}     {styled}");
-        }
-    }
-    if let Some(hint) = &d.hint {
-        let _ = writeln!(out, "{}: {hint}", paint(CYAN, "hint"));
-    }
-    out
+    .render(color)
 }
 
 /// The closing line of a text report.
@@ -170,11 +100,11 @@ pub fn text(report: &Report, paths: &PathStyle, color: bool, quiet: bool) -> Str
     if !quiet || report.errors() > 0 {
         let line = summary(report);
         let style = if report.errors() > 0 {
-            RED
+            palette::ERROR
         } else if report.warnings() > 0 {
-            YELLOW
+            palette::WARNING
         } else {
-            AnsiColor::Green.on_default().bold()
+            palette::SUCCESS
         };
         if color {
             let _ = writeln!(out, "{style}{line}{style:#}");
@@ -302,21 +232,6 @@ fn escape_property(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_lines_are_cut_around_the_span() {
-        let (shown, indent, width) = window("a\tb", 3, 1);
-        assert_eq!((shown.as_str(), indent, width), ("a    b", 5, 1));
-        let long = format!("{}X{}", "a".repeat(300), "b".repeat(300));
-        let (shown, indent, width) = window(&long, 301, 1);
-        assert!(
-            shown.starts_with("...") && shown.ends_with("..."),
-            "{shown}"
-        );
-        assert_eq!(shown.chars().nth(indent), Some('X'));
-        assert_eq!(width, 1);
-        assert!(shown.len() < 130);
-    }
 
     #[test]
     fn github_escapes() {

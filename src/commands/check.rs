@@ -1,18 +1,27 @@
 //! `msvc check`: run every check on the workspace and print the report.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use crate::check::catalog::{self, CHECKS};
 use crate::check::output::{self, PathStyle};
 use crate::check::{self, Levels, Options, Report, junit, sarif};
-use crate::cli::{CheckArgs, Deny, Format};
+use crate::cli::{CheckArgs, CheckFormat, Deny, Format};
 use crate::error::{Error, Result};
 use crate::printer::Printer;
 use crate::workspace::{MANIFEST_FILE, Workspace};
 
 pub fn run(cwd: &Path, args: &CheckArgs, printer: &Printer) -> Result<i32> {
+    // clap knows the formats of `check`, but not that these two modes have fewer.
+    if (args.explain.is_some() || args.list)
+        && !matches!(args.format, CheckFormat::Text | CheckFormat::Json)
+    {
+        return Err(Error::new(format!(
+            "`--format {}` does not apply to `check --explain` and `check --list`",
+            printer.format.as_str()
+        ))
+        .hint("use one of: text, json"));
+    }
     if let Some(id) = &args.explain {
         return explain(id, *printer);
     }
@@ -34,10 +43,7 @@ pub fn run(cwd: &Path, args: &CheckArgs, printer: &Printer) -> Result<i32> {
         Format::Junit => junit::junit(&report, &paths),
         _ => output::text(&report, &paths, true, printer.quiet),
     };
-    // anstream drops the colours when stdout is not a terminal or NO_COLOR is set.
-    let mut stdout = anstream::stdout();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    printer.write(&text);
     Ok(report.exit_code())
 }
 
@@ -127,8 +133,7 @@ fn explain(id: &str, printer: Printer) -> Result<i32> {
             "fix": info.fix,
         }));
     } else {
-        let mut stdout = anstream::stdout();
-        let _ = write!(stdout, "{}", catalog::explain(info));
+        printer.write(&catalog::explain(info));
     }
     Ok(0)
 }
@@ -176,7 +181,6 @@ fn list(root: &Path, deny_warnings: bool, printer: Printer) -> i32 {
         );
     }
     out.push_str("\n* set in services.toml [checks] or by --deny warnings; `msvc check --explain ID` for more\n");
-    let mut stdout = anstream::stdout();
-    let _ = stdout.write_all(out.as_bytes());
+    printer.write(&out);
     0
 }

@@ -52,7 +52,7 @@ pub fn run(cwd: &Path, args: &LogsArgs, printer: &Printer) -> Result<i32> {
     }
     let labels = Label::for_instances(names.iter().map(|(s, l)| (s.as_str(), l.as_str())));
     let mut out = LineWriter::new(
-        BufWriter::new(std::io::stdout()),
+        BufWriter::new(Printer::raw_stdout()),
         LineFormat::for_stdout(printer.is_json()),
         &labels,
     );

@@ -9,7 +9,7 @@ use crate::render::templates::{self, TemplateSet};
 
 pub fn run(cwd: &Path, cmd: &TemplatesCommand, printer: &Printer) -> Result<i32> {
     match cmd {
-        TemplatesCommand::Export { dir, force } => {
+        TemplatesCommand::Export { dir, force, .. } => {
             let dir = cwd.join(dir);
             let written = templates::export(&dir, *force)?;
             printer.json(&serde_json::json!({ "dir": dir, "files": written }));
@@ -22,7 +22,7 @@ pub fn run(cwd: &Path, cmd: &TemplatesCommand, printer: &Printer) -> Result<i32>
                 dir.display()
             ));
         }
-        TemplatesCommand::List => {
+        TemplatesCommand::List(_) => {
             let set = TemplateSet::embedded();
             let names: Vec<&str> = set.iter().map(|t| t.name.as_str()).collect();
             printer.json(&names);

@@ -1,7 +1,6 @@
 //! `msvc test`: the services' own tests, then contract tests against the system brought
 //! up by `msvc up`'s machinery, in one report.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -72,15 +71,12 @@ pub fn run(cwd: &Path, args: &TestArgs, printer: &Printer) -> Result<i32> {
 
     match printer.format {
         Format::Junit => {
-            let mut out = anstream::stdout();
-            let _ = out.write_all(report.junit().as_bytes());
+            printer.write(&report.junit());
         }
         Format::Json => printer.json(&report),
         _ => {
             if !printer.quiet {
-                let mut out = anstream::stdout();
-                let _ = writeln!(out);
-                let _ = out.write_all(report.text().as_bytes());
+                printer.write(&format!("\n{}", report.text()));
             }
         }
     }

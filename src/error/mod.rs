@@ -1,11 +1,13 @@
 //! The one error type of msvc: a message, where it happened, a hint, and an exit code.
 
 mod location;
+pub mod render;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use location::{Location, SourceText, floor_char_boundary, slash_path};
+pub use render::{Message, Severity, excerpt, palette};
 
 /// Exit code for checks that failed or a service that failed.
 pub const EXIT_FAILURE: i32 = 1;
@@ -37,40 +39,6 @@ pub fn relative_path(path: &Path, base: &Path) -> PathBuf {
         rel.push(".");
     }
     rel
-}
-
-/// Longest source line shown whole; longer ones are cut around the span.
-const MAX_LINE: usize = 120;
-
-/// The part of a source line to show (tabs expanded, long lines cut around the span
-/// with `...`), with the caret's indent and width in that text.
-pub fn excerpt(line: &str, column: usize, width: usize) -> (String, usize, usize) {
-    let chars: Vec<char> = line.chars().collect();
-    let start = column.saturating_sub(1).min(chars.len());
-    let width = width.max(1);
-    let (from, to) = if chars.len() <= MAX_LINE {
-        (0, chars.len())
-    } else {
-        let from = start.saturating_sub(40);
-        (from, (from + MAX_LINE).min(chars.len()))
-    };
-    let expand = |cs: &[char]| -> String {
-        cs.iter()
-            .map(|c| {
-                if *c == '\t' {
-                    "    ".to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    };
-    let lead = if from > 0 { "..." } else { "" };
-    let tail = if to < chars.len() { "..." } else { "" };
-    let shown = format!("{lead}{}{tail}", expand(&chars[from..to]));
-    let indent = lead.len() + expand(&chars[from..start.max(from)]).chars().count();
-    let width = width.min(to.saturating_sub(start).max(1));
-    (shown, indent, width)
 }
 
 /// An error as the user sees it.
@@ -121,7 +89,6 @@ impl Error {
         self
     }
 
-    /// Renders the error the way rustc does: message, location, source line, causes, hint.
     /// Shows the location's path relative to `cwd`, as `msvc check` does.
     #[must_use]
     pub fn paths_from(mut self, cwd: &Path) -> Self {
@@ -131,40 +98,35 @@ impl Error {
         self
     }
 
+    /// The error as the user reads it: message, location, source line, causes, hint.
     pub fn render(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = format!("error: {}\n", self.message);
-        if let Some(loc) = &self.location {
-            let _ = writeln!(out, "  --> {loc}");
-            if let Some(line) = &loc.source_line {
-                let gutter = loc.line.to_string();
-                let pad = " ".repeat(gutter.len());
-                let (shown, indent, width) = excerpt(line, loc.column, loc.width);
-                let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{gutter} | {shown}");
-                let _ = writeln!(out, "{pad} | {}{}", " ".repeat(indent), "^".repeat(width));
-            }
-        }
+        self.message().render(false)
+    }
+
+    /// As [`Error::render`], with ANSI styles (dropped later when stderr is no terminal).
+    pub fn render_styled(&self) -> String {
+        self.message().render(true)
+    }
+
+    fn message(&self) -> Message<'_> {
+        let mut causes = Vec::new();
         let mut cause: Option<&(dyn std::error::Error + 'static)> = self
             .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static));
         while let Some(c) = cause {
-            let text = c.to_string();
-            // Tera and toml put their own multi-line reports in Display; indent them.
-            for (i, line) in text.lines().enumerate() {
-                if i == 0 {
-                    let _ = writeln!(out, "  caused by: {line}");
-                } else {
-                    let _ = writeln!(out, "  {line}");
-                }
-            }
+            causes.push(c.to_string());
             cause = c.source();
         }
-        if let Some(hint) = &self.hint {
-            let _ = writeln!(out, "hint: {hint}");
+        Message {
+            place: self
+                .location
+                .as_deref()
+                .map(|loc| (loc.path.display().to_string(), loc)),
+            causes,
+            hint: self.hint.as_deref(),
+            ..Message::new(Severity::Error, &self.message)
         }
-        out
     }
 }
 

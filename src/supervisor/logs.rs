@@ -75,9 +75,8 @@ impl LineFormat {
         if json {
             LineFormat::Json
         } else {
-            let choice = anstream::AutoStream::choice(&std::io::stdout());
             LineFormat::Text {
-                color: !matches!(choice, anstream::ColorChoice::Never),
+                color: crate::printer::Printer::stdout_has_color(),
             }
         }
     }
@@ -283,7 +282,7 @@ pub struct LogSink {
 impl LogSink {
     pub fn new(labels: Vec<Label>, format: LineFormat, file: Option<LogFile>, quiet: bool) -> Self {
         let out = LineWriter::new(
-            BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+            BufWriter::with_capacity(64 * 1024, crate::printer::Printer::raw_stdout()),
             format,
             &labels,
         );
@@ -401,13 +400,7 @@ impl LogSink {
         if self.quiet && !warn {
             return;
         }
-        let style = if warn {
-            AnsiColor::Yellow.on_default().bold()
-        } else {
-            AnsiColor::Green.on_default().bold()
-        };
-        let mut err = anstream::stderr().lock();
-        let _ = writeln!(err, "{style}{verb:>12}{style:#} {message}");
+        crate::printer::Printer::event(verb, message, warn);
     }
 
     /// The last lines of an instance, oldest first.

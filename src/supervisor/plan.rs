@@ -178,34 +178,14 @@ impl RunPlan {
     }
 }
 
-/// Kahn's algorithm; among services ready at once, alphabetical, so the order is stable.
+/// Dependencies first; among services ready at once, alphabetical, so the order is stable.
 fn topological_order(depends_on: &BTreeMap<String, Vec<String>>) -> Vec<String> {
-    let mut order = Vec::new();
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    while order.len() < depends_on.len() {
-        let ready: Vec<&String> = depends_on
+    crate::workspace::graph::Dependencies::new(
+        depends_on
             .iter()
-            .filter(|(n, deps)| {
-                !done.contains(n.as_str()) && deps.iter().all(|d| done.contains(d.as_str()))
-            })
-            .map(|(n, _)| n)
-            .collect();
-        if ready.is_empty() {
-            // A cycle: validation refuses those; keep the rest in name order.
-            order.extend(
-                depends_on
-                    .keys()
-                    .filter(|n| !done.contains(n.as_str()))
-                    .cloned(),
-            );
-            break;
-        }
-        for n in ready {
-            done.insert(n);
-            order.push(n.clone());
-        }
-    }
-    order
+            .map(|(n, deps)| (n.as_str(), deps.as_slice())),
+    )
+    .start_order()
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ pub fn run() -> Result<i32> {
         children: Mutex::new(HashMap::new()),
         out: Arc::new(Mutex::new(BufWriter::with_capacity(
             256 * 1024,
-            std::io::stdout(),
+            crate::printer::Printer::raw_stdout(),
         ))),
     });
 
@@ -127,7 +127,7 @@ pub fn run() -> Result<i32> {
         match serde_json::from_str::<Request>(&line) {
             Ok(Request::Spawn(req)) => reaper.spawn(&req),
             Ok(Request::Shutdown { grace_ms }) => reaper.clean_up_and_exit(Some(grace_ms)),
-            Err(e) => eprintln!("msvc reaper: bad request: {e}"),
+            Err(e) => crate::printer::Printer::warning(&format!("msvc reaper: bad request: {e}")),
         }
     }
     // msvc is gone: nothing may outlive it.

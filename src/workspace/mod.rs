@@ -5,6 +5,7 @@ pub mod cases;
 pub mod collect;
 pub mod diagnostic;
 pub mod edit;
+pub mod graph;
 pub mod model;
 pub mod names;
 pub mod openapi;

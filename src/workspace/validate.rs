@@ -1,6 +1,6 @@
 //! Semantic validation of a parsed manifest: every problem found, each with its key path.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::Workspace;
 use super::model::{Kind, Resources, parse_duration_ms};
@@ -260,7 +260,7 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
         }
     }
 
-    if let Some(cycle) = find_cycle(ws) {
+    if let Some(cycle) = super::graph::Dependencies::of(&ws.manifest).cycle() {
         let first = cycle[0].clone();
         problems.push(
             Problem::new(
@@ -455,46 +455,6 @@ pub fn did_you_mean<'a>(
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| format!("did you mean `{c}`?"))
-}
-
-/// The first dependency cycle, as the list of services around it (first repeated last).
-fn find_cycle(ws: &Workspace) -> Option<Vec<String>> {
-    fn visit<'a>(
-        node: &'a str,
-        ws: &'a Workspace,
-        stack: &mut Vec<&'a str>,
-        done: &mut BTreeSet<&'a str>,
-    ) -> Option<Vec<String>> {
-        if let Some(pos) = stack.iter().position(|n| *n == node) {
-            let mut cycle: Vec<String> = stack[pos..].iter().map(ToString::to_string).collect();
-            cycle.push(node.to_string());
-            return Some(cycle);
-        }
-        if done.contains(node) {
-            return None;
-        }
-        stack.push(node);
-        if let Some(svc) = ws.manifest.services.get(node) {
-            for dep in &svc.depends_on {
-                if dep != node
-                    && let Some(c) = visit(dep, ws, stack, done)
-                {
-                    return Some(c);
-                }
-            }
-        }
-        stack.pop();
-        done.insert(node);
-        None
-    }
-    let mut done = BTreeSet::new();
-    for name in ws.manifest.services.keys() {
-        let mut stack = Vec::new();
-        if let Some(c) = visit(name, ws, &mut stack, &mut done) {
-            return Some(c);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

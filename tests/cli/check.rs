@@ -451,13 +451,18 @@ fn usage_and_io_errors_exit_2() {
     );
 
     for (args, expect) in [
+        // clap refuses a format the command does not have, naming the ones it has.
         (
             &["sync", "--format", "sarif"][..],
-            "`--format sarif` does not apply to this command",
+            "invalid value 'sarif' for '--format <FORMAT>'\n  [possible values: text, json]",
         ),
         (
             &["graph", "--format", "junit"][..],
-            "does not apply to `graph`",
+            "invalid value 'junit' for '--format <FORMAT>'\n  [possible values: mermaid, dot, json]",
+        ),
+        (
+            &["check", "--list", "--format", "sarif"][..],
+            "`--format sarif` does not apply to `check --explain` and `check --list`\nhint: use one of: text, json",
         ),
         (
             &["check", "--explain", "PORT_CONFLIT"][..],
