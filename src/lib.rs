@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! error       the one error type, the diagnostic renderer and its palette; places in files
-//! workspace   what a workspace declares, read once: manifest, protos, OpenAPI, calls, graph
+//! workspace   what a workspace declares, read once: manifest, protos, OpenAPI, calls,
+//!             contract cases, the system graph; and the diagnostics of its readers
 //! plan        WritePlan: every file a command writes, decided in memory, written all or none
 //! printer     the one writer of stdout and stderr: formats, colour, quiet
 //! render      the embedded templates and Tera: files into a plan

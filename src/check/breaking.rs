@@ -8,9 +8,9 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorProto};
 
 use super::Context;
-use super::diagnostic::Diagnostic;
 use crate::error::SourceText;
 use crate::error::{Location, Result};
+use crate::workspace::diagnostic::Diagnostic;
 use crate::workspace::protos::ProtoSet;
 use crate::workspace::revision::ProtosAt;
 

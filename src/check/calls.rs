@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::Context;
-use super::diagnostic::Diagnostic;
 use crate::error::Location;
 use crate::workspace::calls::{self, Contracts};
 use crate::workspace::cases;
+use crate::workspace::diagnostic::Diagnostic;
 use crate::workspace::model::Kind;
 use crate::workspace::openapi::RestApis;
 use crate::workspace::protos::ProtoSet;

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::diagnostic::Level;
+use crate::workspace::diagnostic::Level;
 
 /// One check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

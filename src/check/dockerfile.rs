@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use super::Context;
-use super::diagnostic::Diagnostic;
 use crate::error::Location;
 use crate::error::SourceText;
+use crate::workspace::diagnostic::Diagnostic;
 use crate::workspace::model::Kind;
 use crate::workspace::service_dir;
 

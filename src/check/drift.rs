@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::Context;
-use super::diagnostic::Diagnostic;
 use crate::deploy::k8s::{BASE_DIR, K8S_DIR};
 use crate::deploy::prometheus::PROMETHEUS_DIR;
 use crate::error::Error;
@@ -14,6 +13,7 @@ use crate::error::{Location, SourceText, slash_path};
 use crate::plan::read_regular;
 use crate::plan::{Action, PlannedFile, WritePlan};
 use crate::render::{COMPOSE_FILE, CONTRACTS_DIR, Renderer};
+use crate::workspace::diagnostic::Diagnostic;
 use crate::workspace::model::Kind;
 use crate::workspace::protos::ProtoSet;
 

@@ -5,8 +5,8 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite, XmlString
 
 use super::Report;
 use super::catalog::CHECKS;
-use super::diagnostic::Level;
 use super::output::{PathStyle, render};
+use crate::workspace::diagnostic::Level;
 
 pub fn junit(report: &Report, paths: &PathStyle) -> String {
     let mut suite = TestSuite::new("msvc check");

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::Context;
-use super::diagnostic::Diagnostic;
 use crate::error::Location;
+use crate::workspace::diagnostic::Diagnostic;
 use crate::workspace::model::Kind;
 use crate::workspace::service_dir;
 

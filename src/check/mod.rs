@@ -8,7 +8,6 @@
 pub mod breaking;
 pub mod calls;
 pub mod catalog;
-pub mod diagnostic;
 pub mod dockerfile;
 pub mod drift;
 pub mod junit;
@@ -20,7 +19,7 @@ pub mod sarif;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-pub use diagnostic::{Diagnostic, Level};
+pub use crate::workspace::diagnostic::{Diagnostic, Level};
 
 use crate::error::{Location, Result};
 use crate::workspace::collect;

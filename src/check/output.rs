@@ -7,9 +7,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::Report;
-use super::diagnostic::{Diagnostic, Level};
 use crate::error::excerpt as window;
 use crate::error::{Message, Severity, palette, slash_path};
+use crate::workspace::diagnostic::{Diagnostic, Level};
 
 /// How paths are shown: relative to where msvc runs, so that they can be clicked and
 /// GitHub can annotate them.

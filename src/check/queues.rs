@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Context;
-use super::diagnostic::Diagnostic;
+use crate::workspace::diagnostic::Diagnostic;
 use crate::workspace::names::validate_queue_name;
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {

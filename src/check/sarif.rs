@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::Report;
 use super::catalog::CHECKS;
-use super::diagnostic::Level;
 use super::output::PathStyle;
+use crate::workspace::diagnostic::Level;
 
 pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 

@@ -9,6 +9,8 @@ fn layers(lib: &str) -> Vec<String> {
         .skip_while(|l| l.trim() != "```text")
         .skip(1)
         .take_while(|l| l.trim() != "```")
+        // An indented line continues the description above it.
+        .filter(|l| !l.trim_start_matches(' ').is_empty() && !l.starts_with("  "))
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .collect()
 }
@@ -113,6 +115,6 @@ fn an_upward_import_is_named_with_its_file_and_line() {
         violations("src/extra.rs", "extra", "", &order),
         ["src/extra.rs: module `extra` is not in the layer list of src/lib.rs; add it there"]
     );
-    let lib = "//! x\n//!\n//! ```text\n//! error  the first\n//! workspace  next\n//! ```\nuse a;";
+    let lib = "//! x\n//!\n//! ```text\n//! error  the first\n//!        and more of it\n//! workspace  next\n//! ```\nuse a;";
     assert_eq!(layers(lib), ["error", "workspace"]);
 }
