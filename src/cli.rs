@@ -322,7 +322,8 @@ services.toml:
 Examples:
   msvc deploy k8s
   msvc deploy k8s --dry-run
-  kubectl apply -k deploy/k8s/overlays/dev"
+  kubectl apply -k deploy/k8s/overlays/dev",
+        alias = "kubernetes"
     )]
     K8s(DeployArgs),
     /// Write deploy/prometheus/: a scrape configuration and alert rules.

@@ -226,6 +226,11 @@ fn new_rm_and_sync_keep_base_in_step_and_leave_overlays_alone() {
     let s = example();
     let dry = s.ok(&["deploy", "k8s", "--dry-run"]);
     assert!(stdout(&dry).contains("create"), "{}", stdout(&dry));
+    // The long name is the same command.
+    assert_eq!(
+        stdout(&s.ok(&["deploy", "kubernetes", "--dry-run"])),
+        stdout(&dry)
+    );
     assert!(!s.ws().join("deploy").exists(), "--dry-run wrote files");
     let json = s.ok(&["deploy", "k8s", "--dry-run", "--format", "json"]);
     let plan: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
