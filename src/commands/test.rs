@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{Format, TestArgs};
 use crate::commands::up::{BringUp, prepare};
-use crate::error::{EXIT_FAILURE, Result};
+use crate::error::{EXIT_FAILURE, Error, Result};
 use crate::printer::Printer;
 use crate::supervisor::plan::RunPlan;
+use crate::supervisor::state::StateDir;
 use crate::testing::own;
 use crate::testing::report::{Case, Outcome, Report};
 use crate::testing::suite;
@@ -21,6 +22,17 @@ pub fn run(cwd: &Path, args: &TestArgs, printer: &Printer) -> Result<i32> {
     let ws = Workspace::load(&root)?;
     // Bad input stops everything before anything runs (exit 2).
     let plan = RunPlan::new(&ws, &args.services)?;
+    // The contract tests start the system on the manifest's ports: say so before the
+    // own tests run for minutes, not after.
+    let state = StateDir::new(&root);
+    if !args.no_contracts && state.is_running() {
+        let pid = state.read().ok().map(|s| s.pid);
+        return Err(Error::new(format!(
+            "`msvc up` is running in this workspace{}, and the contract tests start the system themselves",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        ))
+        .hint("stop it with Ctrl-C in its terminal first, or run only the services' own tests with `msvc test --no-contracts`"));
+    }
     let user_cases: Vec<UserCase> = cases::load(&ws)?
         .into_iter()
         .filter(|c| plan.order.contains(&c.service))

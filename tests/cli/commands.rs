@@ -664,3 +664,24 @@ fn link_and_check_read_calls_with_one_grammar() {
         "{report}"
     );
 }
+
+/// `msvc test` with an `msvc up` running says so at once, before the own tests run.
+#[test]
+fn test_refuses_at_once_while_up_runs() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-api", "--rest"]);
+    // What a running `msvc up` holds: the lock of its state directory.
+    let state = msvc::supervisor::state::StateDir::new(&s.ws());
+    state.create().unwrap();
+    let _held = state.lock().unwrap();
+    let out = s.run(&["test"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`msvc up` is running in this workspace"),
+        "{err}"
+    );
+    assert!(err.contains("msvc test --no-contracts"), "{err}");
+    // Refused before any build: no target directory was made.
+    assert!(!s.ws().join("target").exists());
+}
