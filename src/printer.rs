@@ -82,6 +82,13 @@ impl Printer {
         let _ = out.flush();
     }
 
+    /// A whole rendered document on stderr: findings that stop a command.
+    pub fn write_err(&self, text: &str) {
+        let mut err = anstream::stderr();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }
+
     /// stdout itself, for a stream whose lines the caller formats and flushes: the
     /// merged logs of `msvc up` and `msvc logs`, the reaper's events to `msvc up`.
     pub fn raw_stdout() -> std::io::Stdout {

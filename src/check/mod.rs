@@ -236,6 +236,32 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
     ))
 }
 
+/// The checks whose errors make `cargo build` or the start of the services fail.
+const BLOCKS_START: &[&str] = &[
+    "PROTO_MISSING",
+    "PROTO_COMPILE",
+    "PROTO_NO_SERVICE",
+    "PROTO_NO_PACKAGE",
+    "SERVICE_DIR_MISSING",
+    "BROKER_MISSING",
+];
+
+/// What would make the build or the start fail, found before either: `msvc up` and
+/// `msvc test` stop on these with the diagnostics instead of failing inside a build script.
+pub fn blockers(root: &Path) -> Result<Report> {
+    let root = root.to_path_buf();
+    let mut report = std::thread::Builder::new()
+        .stack_size(STACK_SIZE)
+        .spawn(move || run(&root, &Options::default()))
+        .expect("a thread can be started")
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    report
+        .diagnostics
+        .retain(|d| d.level == Level::Error && BLOCKS_START.contains(&d.id));
+    Ok(report)
+}
+
 /// `[checks]` entries that name no check.
 fn unknown_checks(
     index: &collect::ManifestIndex<'_>,

@@ -7,7 +7,7 @@ use crate::check::catalog::{self, CHECKS};
 use crate::check::output::{self, PathStyle};
 use crate::check::{self, Levels, Options, Report, junit, sarif};
 use crate::cli::{CheckArgs, CheckFormat, Deny, Format};
-use crate::error::{Error, Result};
+use crate::error::{EXIT_FAILURE, Error, Result};
 use crate::printer::Printer;
 use crate::workspace::{MANIFEST_FILE, Workspace};
 
@@ -45,6 +45,33 @@ pub fn run(cwd: &Path, args: &CheckArgs, printer: &Printer) -> Result<i32> {
     };
     printer.write(&text);
     Ok(report.exit_code())
+}
+
+/// Stops `msvc up` and `msvc test` before any build when the checks find what would make
+/// the build or the start fail; the exit code when they did.
+pub fn stop_before_build(root: &Path, command: &str, printer: Printer) -> Result<Option<i32>> {
+    let report = check::blockers(root)?;
+    if report.diagnostics.is_empty() {
+        return Ok(None);
+    }
+    let paths = PathStyle::new(&root_from_cwd(root));
+    if printer.is_json() {
+        printer.write(&output::json(&report, &paths));
+    } else {
+        let mut text = String::new();
+        for d in &report.diagnostics {
+            text.push_str(&output::render(d, &paths, true));
+            text.push('\n');
+        }
+        let n = report.diagnostics.len();
+        let _ = writeln!(
+            text,
+            "msvc {command}: stopped before building: {n} error{} above would make the build or the start fail (`msvc check` runs every check)",
+            if n == 1 { "" } else { "s" }
+        );
+        printer.write_err(&text);
+    }
+    Ok(Some(EXIT_FAILURE))
 }
 
 /// Runs the checks on a thread with a large stack, and turns a panic (a bug) into an

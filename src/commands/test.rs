@@ -33,6 +33,9 @@ pub fn run(cwd: &Path, args: &TestArgs, printer: &Printer) -> Result<i32> {
         ))
         .hint("stop it with Ctrl-C in its terminal first, or run only the services' own tests with `msvc test --no-contracts`"));
     }
+    if let Some(code) = super::check::stop_before_build(&root, "test", *printer)? {
+        return Ok(code);
+    }
     let user_cases: Vec<UserCase> = cases::load(&ws)?
         .into_iter()
         .filter(|c| plan.order.contains(&c.service))

@@ -685,3 +685,18 @@ fn test_refuses_at_once_while_up_runs() {
     // Refused before any build: no target directory was made.
     assert!(!s.ws().join("target").exists());
 }
+
+/// A missing proto stops `msvc test` with the check's diagnostic, before cargo builds.
+#[test]
+fn test_stops_before_building_what_cannot_build() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc"]);
+    fs_err::remove_file(s.ws().join("proto/user_service/v1/user_service.proto")).unwrap();
+    let out = s.run(&["test"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[PROTO_MISSING]"), "{err}");
+    assert!(err.contains("services.toml:"), "{err}");
+    assert!(err.contains("stopped before building"), "{err}");
+    assert!(!s.ws().join("target").exists());
+}
