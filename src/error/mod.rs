@@ -47,6 +47,8 @@ pub struct Error {
     pub message: String,
     pub location: Option<Box<Location>>,
     pub hint: Option<String>,
+    /// Lines shown under the source line: other problems found on the way.
+    pub notes: Vec<String>,
     pub exit_code: i32,
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -60,6 +62,7 @@ impl Error {
             message: message.into(),
             location: None,
             hint: None,
+            notes: Vec::new(),
             exit_code: EXIT_USAGE,
             source: None,
         }
@@ -74,6 +77,12 @@ impl Error {
     #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    #[must_use]
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
         self
     }
 
@@ -124,6 +133,7 @@ impl Error {
                 .as_deref()
                 .map(|loc| (loc.path.display().to_string(), loc)),
             causes,
+            notes: &self.notes,
             hint: self.hint.as_deref(),
             ..Message::new(Severity::Error, &self.message)
         }

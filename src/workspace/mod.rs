@@ -93,7 +93,42 @@ impl Workspace {
                 Some(span) => e.at(Location::from_span(path, text, span)),
                 None => e.at(Location::file(path)),
             };
-            e.hint(unknown_field_hint(err.message()).unwrap_or_else(|| schema_hint(err.message())))
+            e = e.hint(
+                unknown_field_hint(err.message()).unwrap_or_else(|| schema_hint(err.message())),
+            );
+            // serde stops at one problem, not always the first in the file: name the others.
+            let at = e.location.as_ref().map(|l| (l.line, l.column));
+            let mut others = Vec::new();
+            collect::load(text, &mut others);
+            let others: Vec<String> = others
+                .iter()
+                .filter(|d| {
+                    d.location.as_ref().map(|l| (l.line, l.column)) != at
+                        && !(d.id == "MANIFEST_SYNTAX" && at.is_some())
+                })
+                .filter_map(|d| {
+                    let l = d.location.as_ref()?;
+                    Some(format!(
+                        "{}:{}:{}: {}",
+                        l.path.display(),
+                        l.line,
+                        l.column,
+                        d.message
+                    ))
+                })
+                .collect();
+            if !others.is_empty() {
+                e = e.note(format!(
+                    "services.toml also has {}:\n{}\n`msvc check` reports every problem at once",
+                    if others.len() == 1 {
+                        "this problem".to_string()
+                    } else {
+                        format!("these {} problems", others.len())
+                    },
+                    others.join("\n")
+                ));
+            }
+            e
         })
     }
 

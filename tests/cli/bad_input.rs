@@ -399,3 +399,22 @@ fn an_unclosed_array_is_reported_on_its_own_line() {
         );
     }
 }
+
+#[test]
+fn every_misspelled_key_is_named_not_only_one() {
+    refused(
+        |s| {
+            s.ok(&["new", "user-api", "--rest"]);
+            let text = s
+                .read("services.toml")
+                .replace("port = 50051", "prot = 50051")
+                .replace("port = 8080", "pord = 8080");
+            s.write("services.toml", &text);
+        },
+        &["sync"],
+        &[
+            "unknown field `pord`",
+            "unknown key `prot` in service `user-service`",
+        ],
+    );
+}
