@@ -8,7 +8,7 @@ use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
 use crate::render::{self, COMPOSE_FILE, Renderer};
 use crate::workspace::edit::ManifestEdit;
-use crate::workspace::model::{Kind, Service};
+use crate::workspace::model::{Kind, Manifest, Service};
 use crate::workspace::names::{
     NameForms, default_resource, validate_queue_name, validate_resource, validate_service_name,
 };
@@ -113,8 +113,40 @@ pub fn run(cwd: &Path, args: &NewArgs, printer: &Printer) -> Result<i32> {
         "Updated",
         "services.toml, docker-compose.yml, crates/contracts",
     );
+    if kind == Kind::Worker && args.consumes.is_empty() {
+        printer.status(
+            "Consumes",
+            &format!(
+                "{}, named after the worker (pass --consumes QUEUE to choose the queue)",
+                svc.consumes.join(", ")
+            ),
+        );
+    }
+    warn_unpaired(&manifest, name, *printer);
     printer.line(&format!("\nRun it:\n  cargo run -p {name}"));
     Ok(0)
+}
+
+/// A queue the new service consumes that nothing publishes, or publishes that nothing
+/// consumes: what `msvc check` would warn about later, said now.
+fn warn_unpaired(manifest: &Manifest, name: &str, printer: Printer) {
+    let svc = &manifest.services[name];
+    let others = || manifest.services.iter().filter(|(n, _)| n.as_str() != name);
+    for q in &svc.consumes {
+        if !others().any(|(_, s)| s.publishes.contains(q)) {
+            printer.warn(&format!(
+                "no service publishes to `{q}` yet, so `{name}` will wait: `msvc link SERVICE --publishes {q}`"
+            ));
+        }
+    }
+    for q in &svc.publishes {
+        if !others().any(|(_, s)| s.consumes.contains(q)) {
+            printer.warn(&format!(
+                "no service consumes `{q}` yet: `msvc new {}-worker --worker --consumes {q}`",
+                q.replace(['_', '.'], "-")
+            ));
+        }
+    }
 }
 
 /// The manifest entry for the new service, with defaults filled in and every value checked.

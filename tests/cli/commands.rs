@@ -700,3 +700,27 @@ fn test_stops_before_building_what_cannot_build() {
     assert!(err.contains("stopped before building"), "{err}");
     assert!(!s.ws().join("target").exists());
 }
+
+/// `msvc new` says what it guessed and what is not paired yet, where check would say it later.
+#[test]
+fn new_says_the_queue_it_named_and_what_is_unpaired() {
+    let s = Scratch::with_workspace();
+    let out = s.ok(&["new", "lonely-worker", "--worker"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("lonely_message, named after the worker (pass --consumes QUEUE"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no service publishes to `lonely_message` yet"),
+        "{err}"
+    );
+    let out = s.ok(&["new", "api", "--rest", "--publishes", "lonely_message"]);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let out = s.ok(&["new", "audit", "--rest", "--publishes", "audit_log"]);
+    assert!(
+        stderr(&out).contains("no service consumes `audit_log` yet"),
+        "{}",
+        stderr(&out)
+    );
+}
