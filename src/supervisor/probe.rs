@@ -69,23 +69,23 @@ fn connect(host: &str, port: u16) -> Option<TcpStream> {
 }
 
 fn http_ready(port: u16) -> bool {
-    let Some(mut stream) = connect("127.0.0.1", port) else {
-        return false;
-    };
-    let request =
-        "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nUser-Agent: msvc\r\n\r\n";
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    let mut got = 0;
-    while got < head.len() {
-        match stream.read(&mut head[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    head[..got].starts_with(b"HTTP/1.") && got >= 12 && &head[9..12] == b"200"
+    let config = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_send_request(Some(READ_TIMEOUT))
+        .timeout_recv_response(Some(READ_TIMEOUT))
+        // A 503 is an answer to look at, not an error.
+        .http_status_as_error(false)
+        // A fresh connection each time: a pooled one would outlive a restarted service.
+        .max_idle_connections(0)
+        .user_agent("msvc")
+        // The instance is on loopback; an HTTP_PROXY of the user's must not be asked.
+        .proxy(None)
+        .build();
+    let agent = ureq::Agent::new_with_config(config);
+    agent
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .call()
+        .is_ok_and(|response| response.status() == 200)
 }
 
 /// Whether an AMQP 0-9-1 broker answers at `host:port`: it replies to the protocol
