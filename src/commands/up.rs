@@ -15,8 +15,9 @@ use crate::supervisor::ports::{self, FreePorts};
 use crate::supervisor::probe::HealthProbe;
 use crate::supervisor::prometheus;
 use crate::supervisor::restart::RestartPolicy;
-use crate::supervisor::run::{Launch, Options, Supervisor, Unit};
+use crate::supervisor::run::{Options, Supervisor};
 use crate::supervisor::state::StateDir;
+use crate::supervisor::unit::{Launch, Unit};
 use crate::workspace::Workspace;
 
 pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {

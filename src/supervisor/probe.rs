@@ -2,6 +2,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -99,6 +101,44 @@ pub fn amqp_answers(host: &str, port: u16) -> bool {
     }
     let mut first = [0u8; 1];
     matches!(stream.read(&mut first), Ok(1)) && first[0] == 1
+}
+
+/// Checks `probe` on a thread until the returned flag is set: every 200 ms until it
+/// passes, then every 2 s (with [`HealthProbe::when_ready`]). `on_change` hears each
+/// new answer, and ends the watch by returning false.
+pub fn watch(
+    probe: HealthProbe,
+    mut on_change: impl FnMut(bool) -> bool + Send + 'static,
+) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let mut last = None;
+        let mut current = probe.clone();
+        while !stopped.load(Ordering::Relaxed) {
+            let ok = current.check();
+            if ok {
+                current = probe.when_ready();
+            }
+            if stopped.load(Ordering::Relaxed) {
+                break;
+            }
+            if last != Some(ok) {
+                last = Some(ok);
+                if !on_change(ok) {
+                    break;
+                }
+            }
+            let pause = if ok { 2000 } else { 200 };
+            for _ in 0..pause / 100 {
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    stop
 }
 
 #[cfg(test)]
