@@ -7,11 +7,11 @@ use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use crate::cli::{Format, TestArgs};
-use crate::commands::up::{BringUp, prepare};
 use crate::error::{EXIT_FAILURE, Result};
 use crate::printer::Printer;
 use crate::supervisor::logs::LoggedLine;
 use crate::supervisor::plan::RunPlan;
+use crate::supervisor::setup::{BringUp, prepare};
 use crate::supervisor::state::StateDir;
 use crate::testing::cases::{self, UserCase};
 use crate::testing::contract;

@@ -1,6 +1,6 @@
-//! `msvc up`'s machinery: the run plan, build, broker, the supervisor (decisions in
-//! `machine`, effects in `run`), probes, restart policy, logs, state in `.msvc/`, and
-//! the reaper that guarantees no orphan.
+//! `msvc up`'s machinery: the run plan, its set-up (build, broker, launches), the
+//! supervisor (decisions in `machine`, effects in `run`), probes, restart policy, logs,
+//! state in `.msvc/`, and the reaper that guarantees no orphan.
 
 pub mod broker;
 pub mod build;
@@ -15,6 +15,7 @@ pub mod prometheus;
 pub mod reaper;
 pub mod restart;
 pub mod run;
+pub mod setup;
 pub mod state;
 pub mod unit;
 
