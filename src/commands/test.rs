@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Format, TestArgs};
-use crate::commands::up::{BringUp, prepare};
 use crate::error::{EXIT_FAILURE, Error, Result};
 use crate::printer::Printer;
 use crate::supervisor::plan::RunPlan;
+use crate::supervisor::setup::{BringUp, prepare};
 use crate::supervisor::state::StateDir;
 use crate::testing::own;
 use crate::testing::report::{Case, Outcome, Report};

@@ -1,22 +1,11 @@
 //! `msvc up`: build once, provision the broker, run every service under supervision.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use crate::cli::UpArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::printer::Printer;
-use crate::supervisor::broker::{self, BrokerPlan};
-use crate::supervisor::build::{BuildRequest, Built, build};
-use crate::supervisor::env::{instance_env, read_dotenv};
-use crate::supervisor::logs::{Label, LineFormat, LogFile, LogSink};
-use crate::supervisor::plan::{Instance, Program, RunPlan};
-use crate::supervisor::ports::{self, FreePorts};
-use crate::supervisor::probe::HealthProbe;
-use crate::supervisor::prometheus;
-use crate::supervisor::restart::RestartPolicy;
-use crate::supervisor::run::{Launch, Options, Supervisor, Unit};
-use crate::supervisor::state::StateDir;
+use crate::supervisor::setup::{BringUp, Progress, prepare};
 use crate::workspace::Workspace;
 
 pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
@@ -33,227 +22,17 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
     Ok(prepared.supervisor.run())
 }
 
-/// How [`prepare`] brings a system up: `msvc up`'s flags, or `msvc test`'s choices.
-#[derive(Debug, Clone, Copy)]
-pub struct BringUp<'a> {
-    /// Services to run, with what they depend on (all when empty).
-    pub services: &'a [String],
-    pub release: bool,
-    pub no_restart: bool,
-    /// Whether the services' output goes to stdout.
-    pub echo_logs: bool,
-    /// Whether a Prometheus server scrapes the instances too.
-    pub prometheus: bool,
-}
-
-/// A supervisor ready to run, with what it needs kept alive.
-pub struct Prepared {
-    pub supervisor: Supervisor,
-    pub plan: RunPlan,
-    /// The broker the services use, when they use one.
-    pub amqp_url: Option<String>,
-    /// Where `.msvc/up.log` is.
-    pub log_path: std::path::PathBuf,
-    /// Held for as long as the run: one `up` (or `test`) per workspace.
-    pub lock: crate::supervisor::state::UpLock,
-}
-
-/// Everything `up` and `test` share before the first process starts: the plan, port
-/// checks, the broker, the build, each instance's launch, logs and the supervisor.
-pub fn prepare(ws: &Workspace, args: &BringUp<'_>, printer: &Printer) -> Result<Prepared> {
-    let root = ws.root.clone();
-    let mut plan = RunPlan::new(ws, args.services)?;
-    let prometheus_binary = if args.prometheus {
-        Some(prometheus::locate(ws)?)
-    } else {
-        None
-    };
-    let state = StateDir::new(&root);
-    state.create()?;
-    let lock = state.lock()?;
-    // The previous run's state would read as this one's until the services start.
-    let _ = fs_err::remove_file(state.state_path());
-
-    // Everything that can stop the run is checked before anything starts.
-    let taken: Vec<String> = plan
-        .fixed_ports()
-        .into_iter()
-        .filter(|(port, _)| !ports::is_free(*port))
-        .map(|(port, owner)| match ports::holder(port) {
-            Some(holder) => format!("port {port} ({owner}) is taken by {holder}"),
-            None => format!("port {port} ({owner}) is taken"),
-        })
-        .collect();
-    if !taken.is_empty() {
-        return Err(Error::new(format!(
-            "{} needed port{} taken, so nothing was started:\n  {}",
-            taken.len(),
-            if taken.len() == 1 { " is" } else { "s are" },
-            taken.join("\n  ")
-        ))
-        .at(crate::error::Location::file(&ws.manifest_path))
-        .hint("stop what holds the port, or give the service another port in services.toml"));
-    }
-    let mut free = FreePorts::new(plan.fixed_ports().into_iter().map(|(p, _)| p));
-    let broker = if plan.needs_broker {
-        let b = broker::resolve(&ws.manifest, &root, &mut free)?;
-        let message = match &b {
-            BrokerPlan::Existing { url } => format!("{url} answers; using it"),
-            BrokerPlan::Private(node) => format!(
-                "starting a private RabbitMQ node on 127.0.0.1:{} (data in .msvc/rabbitmq)",
-                node.port
-            ),
-        };
-        printer.status("Broker", &message);
-        Some(b)
-    } else {
-        None
-    };
-    let dotenv = read_dotenv(&root)?;
-
-    let packages = plan.packages();
-    let built = if packages.is_empty() {
-        Built::default()
-    } else {
-        printer.status(
-            "Building",
-            &format!(
-                "{} ({})",
-                packages.join(", "),
-                if args.release { "release" } else { "debug" }
-            ),
-        );
-        let built = build(&BuildRequest {
-            root: &root,
-            packages: &packages,
-            all: args.services.is_empty(),
-            release: args.release,
-            progress: !printer.quiet && !printer.is_json(),
-        })?;
-        printer.status(
-            "Built",
-            &format!(
-                "{} crate{} compiled in {:.1}s",
-                built.compiled,
-                if built.compiled == 1 { "" } else { "s" },
-                built.elapsed.as_secs_f64()
-            ),
-        );
-        built
-    };
-
-    let amqp_url = broker.as_ref().map(|b| b.url().to_string());
-    let mut units = Vec::new();
-    if let Some(BrokerPlan::Private(node)) = &broker {
-        let mut env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        env.extend(node.env.clone());
-        units.push(Unit {
-            instance: Instance {
-                service: "broker".to_string(),
-                replica: 1,
-                label: "broker".to_string(),
-                kind: crate::workspace::Kind::Process,
-                port: Some(node.port),
-                admin_port: None,
-                probe: HealthProbe::Amqp {
-                    host: "127.0.0.1".to_string(),
-                    port: node.port,
-                },
-                program: Program::Shell(node.program.display().to_string()),
-                grace_ms: 15_000,
-            },
-            launch: Launch {
-                program: node.program.display().to_string(),
-                args: Vec::new(),
-                env,
-                cwd: root.clone(),
-            },
-            is_broker: true,
-        });
-    }
-    for instance in &plan.instances {
-        let launch = match &instance.program {
-            Program::Binary(name) => {
-                let Some(exe) = built.executables.get(name) else {
-                    return Err(Error::new(format!(
-                        "cargo built no binary named `{name}` for service `{}`",
-                        instance.service
-                    ))
-                    .hint(format!(
-                        "services/{name}/Cargo.toml must have a binary target named `{name}`"
-                    )));
-                };
-                Launch {
-                    program: exe.display().to_string(),
-                    args: Vec::new(),
-                    env: instance_env(ws, &plan, instance, amqp_url.as_deref(), &dotenv),
-                    cwd: root.clone(),
-                }
-            }
-            Program::Shell(command) => Launch {
-                program: "/bin/sh".to_string(),
-                args: vec!["-c".to_string(), command.clone()],
-                env: instance_env(ws, &plan, instance, amqp_url.as_deref(), &dotenv),
-                cwd: root.clone(),
-            },
-        };
-        units.push(Unit {
-            instance: instance.clone(),
-            launch,
-            is_broker: false,
-        });
+/// The set-up's status lines go where every command's go (`msvc test` too).
+impl Progress for Printer {
+    fn status(&self, verb: &str, message: &str) {
+        Printer::status(self, verb, message);
     }
 
-    if let Some(binary) = &prometheus_binary {
-        let port = free
-            .pick()
-            .map_err(|e| Error::new(format!("cannot find a free port for Prometheus: {e}")))?;
-        units.push(prometheus::unit(ws, &plan, binary, state.dir(), port)?);
-        // It scrapes whatever answers, so it waits for no service.
-        plan.order.push(prometheus::UNIT_NAME.to_string());
-        plan.depends_on
-            .insert(prometheus::UNIT_NAME.to_string(), Vec::new());
-        printer.status(
-            "Prometheus",
-            &format!("http://127.0.0.1:{port} (targets: http://127.0.0.1:{port}/targets)"),
-        );
+    fn quiet(&self) -> bool {
+        self.quiet
     }
 
-    let labels = Label::for_instances(
-        units
-            .iter()
-            .map(|u| (u.instance.service.as_str(), u.instance.label.as_str())),
-    );
-    let log_path = state.log_path();
-    let log = LogFile::create(&log_path).ok();
-    let mut sink = LogSink::new(
-        labels,
-        LineFormat::for_stdout(printer.is_json()),
-        log,
-        printer.quiet,
-    );
-    if !args.echo_logs {
-        sink = sink.without_echo();
+    fn is_json(&self) -> bool {
+        Printer::is_json(self)
     }
-    let sink = Arc::new(Mutex::new(sink));
-    let supervisor = Supervisor::new(
-        root,
-        plan.clone(),
-        units,
-        sink,
-        state,
-        amqp_url.clone(),
-        Options {
-            no_restart: args.no_restart,
-            release: args.release,
-            policy: RestartPolicy::default(),
-        },
-    )?;
-    Ok(Prepared {
-        supervisor,
-        plan,
-        amqp_url,
-        log_path,
-        lock,
-    })
 }

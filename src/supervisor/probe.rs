@@ -2,6 +2,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -69,23 +71,23 @@ fn connect(host: &str, port: u16) -> Option<TcpStream> {
 }
 
 fn http_ready(port: u16) -> bool {
-    let Some(mut stream) = connect("127.0.0.1", port) else {
-        return false;
-    };
-    let request =
-        "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nUser-Agent: msvc\r\n\r\n";
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    let mut got = 0;
-    while got < head.len() {
-        match stream.read(&mut head[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    head[..got].starts_with(b"HTTP/1.") && got >= 12 && &head[9..12] == b"200"
+    let config = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_send_request(Some(READ_TIMEOUT))
+        .timeout_recv_response(Some(READ_TIMEOUT))
+        // A 503 is an answer to look at, not an error.
+        .http_status_as_error(false)
+        // A fresh connection each time: a pooled one would outlive a restarted service.
+        .max_idle_connections(0)
+        .user_agent("msvc")
+        // The instance is on loopback; an HTTP_PROXY of the user's must not be asked.
+        .proxy(None)
+        .build();
+    let agent = ureq::Agent::new_with_config(config);
+    agent
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .call()
+        .is_ok_and(|response| response.status() == 200)
 }
 
 /// Whether an AMQP 0-9-1 broker answers at `host:port`: it replies to the protocol
@@ -99,6 +101,44 @@ pub fn amqp_answers(host: &str, port: u16) -> bool {
     }
     let mut first = [0u8; 1];
     matches!(stream.read(&mut first), Ok(1)) && first[0] == 1
+}
+
+/// Checks `probe` on a thread until the returned flag is set: every 200 ms until it
+/// passes, then every 2 s (with [`HealthProbe::when_ready`]). `on_change` hears each
+/// new answer, and ends the watch by returning false.
+pub fn watch(
+    probe: HealthProbe,
+    mut on_change: impl FnMut(bool) -> bool + Send + 'static,
+) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let mut last = None;
+        let mut current = probe.clone();
+        while !stopped.load(Ordering::Relaxed) {
+            let ok = current.check();
+            if ok {
+                current = probe.when_ready();
+            }
+            if stopped.load(Ordering::Relaxed) {
+                break;
+            }
+            if last != Some(ok) {
+                last = Some(ok);
+                if !on_change(ok) {
+                    break;
+                }
+            }
+            let pause = if ok { 2000 } else { 200 };
+            for _ in 0..pause / 100 {
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    stop
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::plan::{Instance, Program, RunPlan};
 use super::probe::HealthProbe;
-use super::run::{Launch, Unit};
+use super::unit::{Launch, Unit};
 use crate::deploy::prometheus::{self, PrometheusContext, ScrapeTarget};
 use crate::error::{Error, Result};
 use crate::render::Renderer;

@@ -48,8 +48,9 @@ impl CrashHistory {
 }
 
 impl RestartPolicy {
-    /// Records a crash at `now` and decides.
-    pub fn after_crash(&self, history: &mut CrashHistory, now: Instant) -> Decision {
+    /// Records a crash at `now` and decides; `random` in [0, 1) sets the jitter of the
+    /// delay (see [`RestartPolicy::delay`]), passed in so that the caller owns the dice.
+    pub fn after_crash(&self, history: &mut CrashHistory, now: Instant, random: f64) -> Decision {
         history.crashes.push_back(now);
         while history
             .crashes
@@ -63,7 +64,7 @@ impl RestartPolicy {
             return Decision::GiveUp { crashes };
         }
         Decision::Restart {
-            delay: self.delay(crashes, fastrand::f64()),
+            delay: self.delay(crashes, random),
             crashes,
         }
     }
@@ -103,11 +104,11 @@ mod tests {
         let mut h = CrashHistory::default();
         let t0 = Instant::now();
         for i in 0..4 {
-            let d = p.after_crash(&mut h, t0 + Duration::from_secs(i));
+            let d = p.after_crash(&mut h, t0 + Duration::from_secs(i), 0.5);
             assert!(matches!(d, Decision::Restart { .. }), "{d:?}");
         }
         assert_eq!(
-            p.after_crash(&mut h, t0 + Duration::from_secs(4)),
+            p.after_crash(&mut h, t0 + Duration::from_secs(4), 0.5),
             Decision::GiveUp { crashes: 5 }
         );
     }
@@ -118,7 +119,7 @@ mod tests {
         let mut h = CrashHistory::default();
         let t0 = Instant::now();
         for i in 0..20u64 {
-            let d = p.after_crash(&mut h, t0 + Duration::from_secs(i * 30));
+            let d = p.after_crash(&mut h, t0 + Duration::from_secs(i * 30), 0.5);
             assert!(
                 matches!(d, Decision::Restart { crashes, .. } if crashes <= 3),
                 "{d:?}"
