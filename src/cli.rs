@@ -390,6 +390,10 @@ pub struct UpArgs {
     /// Also run a Prometheus server scraping every instance's /metrics (needs `prometheus`).
     #[arg(long)]
     pub prometheus: bool,
+    /// Not there yet: refused with what to do instead, rather than clap's advice to pass
+    /// it to a service.
+    #[arg(long, hide = true)]
+    pub watch: bool,
 }
 
 const TEST_HELP: &str =

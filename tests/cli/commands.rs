@@ -724,3 +724,25 @@ fn new_says_the_queue_it_named_and_what_is_unpaired() {
         stderr(&out)
     );
 }
+
+/// `msvc up` stops on what would make its build fail, before building, and `--watch`
+/// is refused with what to do instead.
+#[test]
+fn up_stops_before_building_and_refuses_watch() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc"]);
+    let out = s.run(&["up", "--watch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("msvc restart SERVICE"),
+        "{}",
+        stderr(&out)
+    );
+    fs_err::remove_file(s.ws().join("proto/user_service/v1/user_service.proto")).unwrap();
+    let out = s.run(&["up"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[PROTO_MISSING]"), "{err}");
+    assert!(err.contains("msvc up: stopped before building"), "{err}");
+    assert!(!s.ws().join("target").exists());
+}
