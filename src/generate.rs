@@ -8,12 +8,13 @@ use std::path::Path;
 use crate::error::{Error, Location, Result};
 use crate::plan::{Ownership, WritePlan};
 use crate::render::context::{self, ServiceContext, WorkspaceContext};
-use crate::render::{CONTRACTS_DIR, Renderer, planned_or_disk, render_dirs, workspace_context};
+use crate::render::{CONTRACTS_DIR, Renderer, render_dirs, workspace_context};
 use crate::workspace::model::{Kind, Manifest};
 use crate::workspace::names::QueueForms;
 use crate::workspace::openapi::RestApis;
 use crate::workspace::proto::ProtoInfo;
 use crate::workspace::service_dir;
+use crate::workspace::source::Files as _;
 
 /// Rewrites every msvc-owned file from the manifest: compose, the contracts crate, the
 /// workspace member list, and deploy/k8s/base and deploy/prometheus once `msvc deploy`
@@ -101,7 +102,7 @@ fn rest_peers(plan: &WritePlan, manifest: &Manifest) -> Result<Vec<context::Rest
 /// Sets `workspace.members` of the root Cargo.toml, keeping everything else the user wrote.
 fn plan_members(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) -> Result<()> {
     let rel = Path::new("Cargo.toml");
-    let text = if let Some(t) = planned_or_disk(plan, rel) {
+    let text = if let Some(t) = plan.read_text(rel) {
         t
     } else {
         let ctx = workspace_context(manifest, &BTreeMap::new());

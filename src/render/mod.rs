@@ -166,14 +166,6 @@ pub fn plan_workspace(
     Ok(())
 }
 
-/// Reads a file as the plan would leave it: pending content first, then the disk.
-pub fn planned_or_disk(plan: &WritePlan, rel: &Path) -> Option<String> {
-    if let Some(f) = plan.get(rel) {
-        return f.new.clone();
-    }
-    crate::plan::read_regular(&plan.root().join(rel))
-}
-
 pub fn workspace_context(
     manifest: &Manifest,
     protos: &BTreeMap<String, ProtoInfo>,
