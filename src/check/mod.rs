@@ -316,3 +316,32 @@ fn finish(
         manifest_read: counts.is_some(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checks_entry_that_names_no_check_is_reported_at_its_key() {
+        let text = "[workspace]\nname = \"shop\"\n[services.c]\nkind = \"rest\"\nport = 1\n[checks]\nPORT_CONFLIT = \"off\"\nDURATION = \"loud\"\n";
+        let mut out = Vec::new();
+        let (index, loaded) = collect::load(text, &mut out);
+        let loaded = loaded.expect("the TOML parses");
+        let mut found = Vec::new();
+        unknown_checks(&index, &loaded.manifest.checks, &mut found);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].id, "UNKNOWN_CHECK");
+        assert_eq!(
+            found[0].message,
+            "[checks] names `PORT_CONFLIT`, which is not a check"
+        );
+        assert_eq!(
+            found[0].location.as_ref().map(|l| (l.line, l.column)),
+            Some((7, 1))
+        );
+        assert_eq!(
+            found[0].hint.as_deref(),
+            Some("did you mean `PORT_CONFLICT`?")
+        );
+    }
+}

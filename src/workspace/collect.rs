@@ -592,9 +592,8 @@ mod tests {
                 "MANIFEST_SCHEMA",
                 "MANIFEST_SCHEMA",
                 "MANIFEST_SCHEMA",
-                "UNKNOWN_CHECK"
             ],
-            "{found:?}"
+            "{found:?}; check IDs are `check`'s to know (its `unknown_checks`)"
         );
         assert_eq!(
             found[1].1,
