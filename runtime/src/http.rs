@@ -1,0 +1,208 @@
+//! HTTP request counter and duration histogram by method, matched route and status,
+//! recorded by a tower layer around every route ([`HttpMetrics::layer`]).
+
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use axum::{
+    extract::{MatchedPath, Request},
+    http::{Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+use tower::{Layer, Service};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    /// The standard methods by name, any other as `other`.
+    method: &'static str,
+    route: RouteLabel,
+    status: u16,
+}
+
+/// The route template (`/user/{id}`), never the raw path, to keep label
+/// cardinality bounded; `unmatched` for a request no route matched. It shares the
+/// router's own copy of the template instead of copying it for every request.
+#[derive(Clone, Debug)]
+struct RouteLabel(Option<MatchedPath>);
+
+impl RouteLabel {
+    fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl Hash for RouteLabel {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        self.as_str().encode(encoder)
+    }
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpMetrics {
+    registry: Arc<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RequestLabels, Histogram>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpMetrics {
+    pub fn new() -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        // 1ms .. ~4s
+        let durations = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 13))
+        });
+        let mut registry = Registry::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request duration by method, route and status",
+            durations.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            durations,
+        }
+    }
+
+    /// Prometheus text exposition of every registered metric.
+    pub fn render(&self) -> Response {
+        let mut body = String::new();
+        match prometheus_client::encoding::text::encode(&mut body, &self.registry) {
+            Ok(()) => (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                body,
+            )
+                .into_response(),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response(),
+        }
+    }
+}
+
+/// Records every request of the routes it wraps: `Router::layer(metrics.layer())`.
+#[derive(Clone)]
+pub struct HttpMetricsLayer {
+    metrics: HttpMetrics,
+}
+
+impl HttpMetrics {
+    pub fn layer(&self) -> HttpMetricsLayer {
+        HttpMetricsLayer {
+            metrics: self.clone(),
+        }
+    }
+
+    fn record(&self, labels: &RequestLabels, started: Instant) {
+        self.requests.get_or_create(labels).inc();
+        self.durations
+            .get_or_create(labels)
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+impl<S> Layer<S> for HttpMetricsLayer {
+    type Service = Metered<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Metered {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// A route's service, with its requests recorded.
+#[derive(Clone)]
+pub struct Metered<S> {
+    inner: S,
+    metrics: HttpMetrics,
+}
+
+impl<S> Service<Request> for Metered<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = method_label(request.method());
+        let route = RouteLabel(request.extensions().get::<MatchedPath>().cloned());
+        let response = self.inner.call(request);
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let response = response.await?;
+            let labels = RequestLabels {
+                method,
+                route,
+                status: response.status().as_u16(),
+            };
+            metrics.record(&labels, started);
+            Ok(response)
+        })
+    }
+}
