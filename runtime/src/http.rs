@@ -1,4 +1,6 @@
-//! HTTP request counter and duration histogram by method, matched route and status,
+//! REST services: the server ([`serve`]) with the endpoints every service has
+//! (`/healthz`, `/readyz`, `/metrics`, JSON 404 and 405), JSON errors ([`ApiError`]), and
+//! the request counter and duration histogram by method, matched route and status,
 //! recorded by a tower layer around every route ([`HttpMetrics::layer`]).
 
 use std::{
@@ -11,9 +13,14 @@ use std::{
 };
 
 use axum::{
-    extract::{MatchedPath, Request},
+    Json, Router,
+    extract::{
+        MatchedPath, Request, State,
+        rejection::{JsonRejection, PathRejection},
+    },
     http::{Method, StatusCode, header},
     response::{IntoResponse, Response},
+    routing::get,
 };
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
@@ -24,7 +31,136 @@ use prometheus_client::{
     },
     registry::Registry,
 };
+use serde::Serialize;
+use serde_json::json;
+use tokio::net::TcpListener;
 use tower::{Layer, Service};
+
+use crate::{Error, admin::Health, config::ServiceConfig, shutdown, shutdown::Shutdown};
+
+/// An error answered as JSON `{"error": "..."}` with its status.
+#[derive(Debug)]
+pub enum ApiError {
+    NotFound(&'static str),
+    BadRequest(String),
+    MethodNotAllowed,
+    /// A service this one needs failed; the text says which.
+    BadGateway(&'static str),
+    /// A service this one needs is down or too slow: worth retrying later.
+    Unavailable(&'static str),
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error) = match self {
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, what.to_owned()),
+            Self::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed".to_owned(),
+            ),
+            Self::BadGateway(what) => (StatusCode::BAD_GATEWAY, what.to_owned()),
+            Self::Unavailable(what) => (StatusCode::SERVICE_UNAVAILABLE, what.to_owned()),
+        };
+        (status, Json(ErrorBody { error })).into_response()
+    }
+}
+
+/// Replaces axum's plain-text rejection for malformed path parameters.
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+/// Replaces axum's plain-text rejection for a body that is not the expected JSON (a
+/// missing content type included): always 400.
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+#[derive(Clone)]
+struct Common {
+    metrics: HttpMetrics,
+    health: Health,
+}
+
+/// A service's `routes` with what every REST service answers besides: `/healthz`,
+/// `/readyz` (200 while `health` is ready, else 503), `/metrics`, JSON 404 and 405, and
+/// the metrics layer around all of it.
+pub fn app(routes: Router, metrics: &HttpMetrics, health: &Health) -> Router {
+    let common = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .with_state(Common {
+            metrics: metrics.clone(),
+            health: health.clone(),
+        });
+    routes
+        .merge(common)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(metrics.layer())
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(common): State<Common>) -> impl IntoResponse {
+    if common.health.is_ready() {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready" })),
+        )
+    }
+}
+
+async fn render_metrics(State(common): State<Common>) -> Response {
+    common.metrics.render()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("not found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Serves `app` on `listener` until `shutdown` fires; in-flight requests then get
+/// `service.shutdown_grace` to finish. The port in `service` is ignored, so tests can
+/// bind port 0 first.
+pub async fn serve(
+    service: &ServiceConfig,
+    listener: TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait());
+    if let Some(result) = shutdown::with_grace(&shutdown, service.shutdown_grace, server).await {
+        result?;
+    }
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Binds the configured host and port, then [`serve`]s.
+pub async fn run(service: &ServiceConfig, app: Router, shutdown: Shutdown) -> Result<(), Error> {
+    let listener = TcpListener::bind((service.host, service.port.unwrap_or(0))).await?;
+    serve(service, listener, app, shutdown).await
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
