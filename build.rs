@@ -1,6 +1,9 @@
-//! Rebuilds msvc when a template changes: they are embedded with `include_dir!`, which
-//! cannot tell cargo about files added to or removed from the directory.
+//! Rebuilds msvc when a template or the runtime crate changes: they are embedded with
+//! `include_dir!`, which cannot tell cargo about files added to or removed from a
+//! directory.
 
 fn main() {
     println!("cargo:rerun-if-changed=templates");
+    println!("cargo:rerun-if-changed=runtime/Cargo.toml");
+    println!("cargo:rerun-if-changed=runtime/src");
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::error::{Error, Location, Result};
 use crate::plan::{Ownership, WritePlan};
 use crate::render::context::{self, ServiceContext, WorkspaceContext};
-use crate::render::{CONTRACTS_DIR, Renderer, render_dirs, workspace_context};
-use crate::workspace::model::{Kind, Manifest};
+use crate::render::{CONTRACTS_DIR, RUNTIME_DIR, Renderer, render_dirs, workspace_context};
+use crate::workspace::model::{Kind, Manifest, TEMPLATE_VERSION};
 use crate::workspace::names::QueueForms;
 use crate::workspace::openapi::RestApis;
 use crate::workspace::proto::ProtoInfo;
@@ -25,6 +25,7 @@ pub fn plan_generated(
     manifest: &Manifest,
     protos: &BTreeMap<String, ProtoInfo>,
 ) -> Result<()> {
+    same_template_version(manifest)?;
     let mut ws_ctx = WorkspaceContext::new(manifest, protos);
     ws_ctx.rest_peers = rest_peers(plan, manifest)?;
     let mut ctx = tera::Context::new();
@@ -53,16 +54,26 @@ pub fn plan_generated(
     for (rel, text) in render_dirs(renderer, &["deploy"], &ctx)? {
         plan.put(rel, text, Ownership::Generated);
     }
-    // A worker's routes follow its `consumes` list, so they are msvc's to rewrite.
-    // The workspace part of the context is built once: per worker it would make the
-    // render quadratic in the number of services.
+    // A service's wiring (ports, peers, publisher) follows its manifest entry, and a
+    // worker's routes its `consumes` list, so they are msvc's to rewrite. The workspace
+    // part of the context is built once: per service it would make the render quadratic
+    // in the number of services.
     let mut ws_only: Option<tera::Context> = None;
     for (name, svc) in &manifest.services {
+        if svc.kind == Kind::Process {
+            continue;
+        }
+        let mut ctx = ws_only
+            .get_or_insert_with(|| workspace_context(manifest, protos))
+            .clone();
+        ctx.insert("service", &ServiceContext::new(manifest, name, protos));
+        let text = renderer.render("wiring/wiring.rs.tera", &ctx)?;
+        plan.put(
+            service_dir(name).join("src/wiring.rs"),
+            text,
+            Ownership::Generated,
+        );
         if svc.kind == Kind::Worker {
-            let mut ctx = ws_only
-                .get_or_insert_with(|| workspace_context(manifest, protos))
-                .clone();
-            ctx.insert("service", &ServiceContext::new(manifest, name, protos));
             let text = renderer.render("worker/src/routes.rs.tera", &ctx)?;
             plan.put(
                 service_dir(name).join("src/routes.rs"),
@@ -71,11 +82,36 @@ pub fn plan_generated(
             );
         }
     }
+    for (rel, text) in crate::render::runtime::files() {
+        plan.put(
+            Path::new(RUNTIME_DIR).join(rel),
+            text.to_owned(),
+            Ownership::Generated,
+        );
+    }
     plan_members(plan, renderer, manifest)?;
     crate::deploy::plan_existing(plan, renderer, manifest)?;
     // Last, over everything the command rendered (service files planned before too).
     plan.format_rust();
     Ok(())
+}
+
+/// Files of one template version do not mix with another's: a workspace made by an older
+/// msvc is upgraded first, one made by a newer msvc needs that msvc.
+fn same_template_version(manifest: &Manifest) -> Result<()> {
+    let version = manifest.workspace.template_version;
+    match version.cmp(&TEMPLATE_VERSION) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Less => Err(Error::new(format!(
+            "this workspace has template version {version} (services.toml `[workspace] \
+             template_version`); this msvc writes version {TEMPLATE_VERSION}"
+        ))
+        .hint("run `msvc upgrade` to bring it forward first (`msvc upgrade --dry-run` shows what it would change)")),
+        std::cmp::Ordering::Greater => Err(Error::new(format!(
+            "this workspace has template version {version}, newer than this msvc's {TEMPLATE_VERSION}"
+        ))
+        .hint("update msvc (`cargo install --locked msvc`), or use the msvc that made the workspace")),
+    }
 }
 
 /// The REST services that others depend on, with their APIs read from openapi.yaml.
@@ -113,15 +149,25 @@ fn plan_members(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) 
             .at(Location::file(plan.root().join(rel)))
             .hint("fix it; msvc keeps its `[workspace] members` list in step with services.toml")
     })?;
-    let Some(ws) = doc.get_mut("workspace").and_then(|w| w.as_table_like_mut()) else {
+    if doc
+        .get("workspace")
+        .and_then(|w| w.as_table_like())
+        .is_none()
+    {
         return Err(
             Error::new("the workspace's Cargo.toml has no [workspace] table")
                 .at(Location::file(plan.root().join(rel)))
                 .hint("add `[workspace]` with `members = []`; msvc fills in the members"),
         );
-    };
+    }
+    ensure_runtime_dependency(&mut doc, &plan.root().join(rel))?;
+    let ws = doc
+        .get_mut("workspace")
+        .and_then(|w| w.as_table_like_mut())
+        .expect("checked above");
     let mut members = toml_edit::Array::new();
     members.push(CONTRACTS_DIR);
+    members.push(RUNTIME_DIR);
     for (name, svc) in &manifest.services {
         if svc.kind != Kind::Process {
             members.push(format!("services/{name}"));
@@ -141,5 +187,31 @@ fn plan_members(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) 
         ws.insert("members", toml_edit::value(members));
     }
     plan.put(rel, doc.to_string(), Ownership::Generated);
+    Ok(())
+}
+
+/// Adds `msvc-runtime = { path = "crates/msvc-runtime" }` to `[workspace.dependencies]`
+/// when it is missing, where every service's `msvc-runtime.workspace = true` finds it.
+fn ensure_runtime_dependency(doc: &mut toml_edit::DocumentMut, path: &Path) -> Result<()> {
+    let deps = doc
+        .get_mut("workspace")
+        .and_then(|w| w.as_table_like_mut())
+        .and_then(|w| {
+            if w.get("dependencies").is_none() {
+                w.insert("dependencies", toml_edit::table());
+            }
+            w.get_mut("dependencies")
+        })
+        .and_then(|d| d.as_table_like_mut())
+        .ok_or_else(|| {
+            Error::new("`[workspace.dependencies]` of the workspace's Cargo.toml is not a table")
+                .at(Location::file(path))
+                .hint("make it a table; msvc adds `msvc-runtime` to it")
+        })?;
+    if deps.get("msvc-runtime").is_none() {
+        let mut dep = toml_edit::InlineTable::new();
+        dep.insert("path", RUNTIME_DIR.into());
+        deps.insert("msvc-runtime", toml_edit::value(dep));
+    }
     Ok(())
 }

@@ -139,6 +139,16 @@ impl Printer {
 
     /// Prints what a plan would do: one line per file, then diffs of changed files.
     pub fn plan(&self, plan: &WritePlan, diff_paths: &[&str]) {
+        fn action_word(action: Action) -> (anstyle::Style, &'static str) {
+            match action {
+                Action::Create => (GREEN, "create"),
+                Action::Update => (YELLOW, "update"),
+                Action::Unchanged => (DIM, "unchanged"),
+                Action::Keep => (DIM, "keep"),
+                Action::Conflict => (RED, "conflict"),
+                Action::Delete => (RED, "delete"),
+            }
+        }
         if self.is_json() {
             #[derive(Serialize)]
             struct PlanJson<'a> {
@@ -159,15 +169,32 @@ impl Printer {
             return;
         }
         let mut out = anstream::stdout();
+        // The runtime crate is one unit, written whole: one line per action, not per file.
+        let runtime = format!("{}/", crate::workspace::RUNTIME_DIR);
+        let mut runtime_lines: Vec<(Action, usize)> = Vec::new();
         for f in plan.files() {
-            let (style, word) = match f.action {
-                Action::Create => (GREEN, "create"),
-                Action::Update => (YELLOW, "update"),
-                Action::Unchanged => (DIM, "unchanged"),
-                Action::Keep => (DIM, "keep"),
-                Action::Conflict => (RED, "conflict"),
-                Action::Delete => (RED, "delete"),
-            };
+            if f.path.to_string_lossy().starts_with(&runtime) {
+                match runtime_lines.iter_mut().find(|(a, _)| *a == f.action) {
+                    Some((_, n)) => *n += 1,
+                    None => runtime_lines.push((f.action, 1)),
+                }
+            }
+        }
+        let mut runtime_done = false;
+        for f in plan.files() {
+            if f.path.to_string_lossy().starts_with(&runtime) {
+                if !runtime_done {
+                    runtime_done = true;
+                    for (action, n) in &runtime_lines {
+                        let (style, word) = action_word(*action);
+                        let files = if *n == 1 { "file" } else { "files" };
+                        let _ =
+                            writeln!(out, "  {style}{word:<9}{style:#} {runtime} ({n} {files})");
+                    }
+                }
+                continue;
+            }
+            let (style, word) = action_word(f.action);
             let _ = writeln!(out, "  {style}{word:<9}{style:#} {}", f.path.display());
         }
         for f in plan.files() {

@@ -69,14 +69,7 @@ use tokio::{
     time::Instant,
 };
 
-use serde::de::DeserializeOwned;
-
-/// A message type bound to the queue it travels on, so that a publisher and a consumer
-/// cannot disagree about where a message goes or what it looks like.
-pub trait QueueMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// Name of the durable queue carrying this message.
-    const QUEUE: &'static str;
-}
+pub use crate::QueueMessage;
 
 /// The environment variable [`amqp_url`] reads.
 pub const AMQP_URL_ENV: &str = "AMQP_URL";
@@ -152,6 +145,8 @@ impl std::error::Error for PublishError {
 pub struct Publisher {
     url: Arc<str>,
     timeout: Duration,
+    /// Put before the queue name of every message, so a test publishes to queues of its own.
+    queue_prefix: Arc<str>,
     state: Arc<Mutex<State>>,
 }
 
@@ -230,6 +225,7 @@ impl Publisher {
         Ok(Self {
             url: url.into(),
             timeout: PUBLISH_TIMEOUT,
+            queue_prefix: "".into(),
             state: Arc::default(),
         })
     }
@@ -241,10 +237,24 @@ impl Publisher {
         self
     }
 
+    /// Puts `prefix` before the queue of every message [`Publisher::publish`] and
+    /// [`Publisher::send`] send, so that tests publish to queues of their own instead of
+    /// those the real workers consume. Empty (the default) in production.
+    #[must_use]
+    pub fn with_queue_prefix(mut self, prefix: &str) -> Self {
+        self.queue_prefix = prefix.into();
+        self
+    }
+
+    /// The queue a message of type `M` goes to: [`QueueMessage::QUEUE`] after the prefix.
+    pub fn queue_of<M: QueueMessage>(&self) -> String {
+        format!("{}{}", self.queue_prefix, M::QUEUE)
+    }
+
     /// Publishes `message` to its queue, [`QueueMessage::QUEUE`], and waits for the
     /// broker's confirm.
     pub async fn publish<M: QueueMessage>(&self, message: &M) -> Result<(), PublishError> {
-        self.publish_to(M::QUEUE, message).await
+        self.publish_to(&self.queue_of::<M>(), message).await
     }
 
     /// Like [`Publisher::publish`], to a queue named at run time (tests, per-tenant
@@ -266,7 +276,7 @@ impl Publisher {
     /// An error here means the message was not sent; one while writing it comes from
     /// its `Confirm`. A `Confirm` dropped unawaited leaves the message's fate unknown.
     pub async fn send<M: QueueMessage>(&self, message: &M) -> Result<Confirm, PublishError> {
-        self.send_to(M::QUEUE, message).await
+        self.send_to(&self.queue_of::<M>(), message).await
     }
 
     /// Like [`Publisher::send`], to a queue named at run time.

@@ -35,5 +35,14 @@ pub use config::{ConfigError, Env, ServiceConfig};
 pub use service::main;
 pub use shutdown::Shutdown;
 
+/// A message type bound to the queue it travels on, so that a publisher and a consumer
+/// cannot disagree about where a message goes or what it looks like.
+pub trait QueueMessage:
+    serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
+{
+    /// Name of the durable queue carrying this message.
+    const QUEUE: &'static str;
+}
+
 /// The error a service's `run` returns: anything that stops it, with its message.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -407,11 +407,13 @@ pub const CHECKS: &[CheckInfo] = &[
         "GENERATED_DRIFT",
         Drift,
         Error,
-        "a file of crates/contracts, a worker's routes.rs or the workspace members differ from \
-         what services.toml generates",
+        "a file of crates/contracts or crates/msvc-runtime, a service's wiring.rs, a worker's \
+         routes.rs or the workspace members differ from what msvc generates",
         "Like COMPOSE_DRIFT, for the other msvc-owned files: crates/contracts (but its message \
-         files once written), services/<worker>/src/routes.rs and `[workspace] members` of the \
-         root Cargo.toml. Also reported when they cannot be generated at all.",
+         files once written), crates/msvc-runtime (byte for byte the runtime of this msvc), \
+         services/<name>/src/wiring.rs, services/<worker>/src/routes.rs, and `[workspace] \
+         members` and the `msvc-runtime` dependency of the root Cargo.toml. Also reported when \
+         they cannot be generated at all.",
         "Run `msvc sync`.",
     ),
     check(

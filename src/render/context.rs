@@ -26,6 +26,8 @@ pub struct ServiceContext {
     /// Whether the gRPC code is scaffolded from a user's proto (RPCs answer UNIMPLEMENTED).
     pub from_proto: bool,
     pub depends_on: Vec<PeerContext>,
+    /// The peers of `depends_on` this service gets a client of (REST and gRPC ones).
+    pub clients: Vec<PeerContext>,
     pub publishes: Vec<QueueForms>,
     pub consumes: Vec<QueueForms>,
     pub replicas: u32,
@@ -53,6 +55,9 @@ pub struct PeerContext {
     pub names: NameForms,
     pub kind: Kind,
     pub port: u16,
+    /// Whether `contracts::peers::<peer>` has a typed `Client`: every REST peer, and a
+    /// gRPC peer whose proto is known (else it has only a `Channel`).
+    pub has_client: bool,
 }
 
 /// The whole workspace as templates see it.
@@ -113,7 +118,33 @@ impl ServiceContext {
             port
         };
         let proto = svc.proto.as_ref().and_then(|p| protos.get(p)).cloned();
+        let depends_on: Vec<PeerContext> = svc
+            .depends_on
+            .iter()
+            .filter_map(|d| {
+                manifest.services.get(d).map(|peer| PeerContext {
+                    names: NameForms::new(d),
+                    kind: peer.kind,
+                    port: peer.port.or(peer.admin_port).unwrap_or(0),
+                    has_client: match peer.kind {
+                        Kind::Rest => true,
+                        Kind::Grpc => peer
+                            .proto
+                            .as_ref()
+                            .and_then(|p| protos.get(p))
+                            .is_some_and(|p| !p.services.is_empty() && !p.modules.is_empty()),
+                        Kind::Worker | Kind::Process => false,
+                    },
+                })
+            })
+            .collect();
         Self {
+            clients: depends_on
+                .iter()
+                .filter(|p| p.has_client)
+                .cloned()
+                .collect(),
+            depends_on,
             from_proto: proto
                 .as_ref()
                 .is_some_and(|p| !is_default_contract(p, &names)),
@@ -124,17 +155,6 @@ impl ServiceContext {
             health_port,
             resource,
             proto,
-            depends_on: svc
-                .depends_on
-                .iter()
-                .filter_map(|d| {
-                    manifest.services.get(d).map(|peer| PeerContext {
-                        names: NameForms::new(d),
-                        kind: peer.kind,
-                        port: peer.port.or(peer.admin_port).unwrap_or(0),
-                    })
-                })
-                .collect(),
             publishes: svc.publishes.iter().map(|q| QueueForms::new(q)).collect(),
             consumes: svc.consumes.iter().map(|q| QueueForms::new(q)).collect(),
             replicas: svc.replicas.unwrap_or(1),

@@ -1,6 +1,7 @@
 //! Rendering: templates plus the manifest become files in a `WritePlan`.
 
 pub mod context;
+pub mod runtime;
 pub mod templates;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use crate::workspace::service_dir;
 
 /// Path of the generated contracts crate, relative to the workspace root.
 pub const CONTRACTS_DIR: &str = "crates/contracts";
+pub use crate::workspace::RUNTIME_DIR;
 /// Path of the generated compose file.
 pub const COMPOSE_FILE: &str = "docker-compose.yml";
 
@@ -119,8 +121,8 @@ fn register_filters(tera: &mut Tera) {
 fn kind_dirs(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Rest => &["service", "rest"],
-        Kind::Grpc => &["service", "admin", "grpc"],
-        Kind::Worker => &["service", "admin", "worker"],
+        Kind::Grpc => &["service", "grpc"],
+        Kind::Worker => &["service", "worker"],
         Kind::Process => &[],
     }
 }

@@ -26,6 +26,8 @@ use crate::error::{Error, Location, Result};
 
 /// The manifest's file name.
 pub const MANIFEST_FILE: &str = "services.toml";
+/// Where msvc's runtime crate lives in a workspace: msvc-owned, byte for byte msvc's own.
+pub const RUNTIME_DIR: &str = "crates/msvc-runtime";
 
 /// A loaded workspace: where it is, the manifest's text and its parsed model.
 #[derive(Debug, Clone)]

@@ -291,8 +291,8 @@ fn templates_export_and_override_file_by_file() {
     fs_err::remove_dir_all(&dir).unwrap();
     s.write("my-templates/rest/src/routes.rs.tera", custom);
     let m = s.read("services.toml").replace(
-        "template_version = 1",
-        "template_version = 1\ntemplates = \"my-templates\"",
+        "template_version = 2",
+        "template_version = 2\ntemplates = \"my-templates\"",
     );
     s.write("services.toml", &m);
     s.ok(&["new", "user-api", "--rest"]);
@@ -308,8 +308,8 @@ fn a_broken_override_names_its_file() {
     let s = Scratch::with_workspace();
     s.write("tpl/rest/src/routes.rs.tera", "{{ service.nope }}\n");
     let m = s.read("services.toml").replace(
-        "template_version = 1",
-        "template_version = 1\ntemplates = \"tpl\"",
+        "template_version = 2",
+        "template_version = 2\ntemplates = \"tpl\"",
     );
     s.write("services.toml", &m);
     let out = s.run(&["new", "user-api", "--rest"]);
@@ -745,4 +745,46 @@ fn up_stops_before_building_and_refuses_watch() {
     assert!(err.contains("error[PROTO_MISSING]"), "{err}");
     assert!(err.contains("msvc up: stopped before building"), "{err}");
     assert!(!s.ws().join("target").exists());
+}
+
+#[test]
+fn the_runtime_crate_is_written_byte_for_byte_and_sync_restores_it() {
+    let s = Scratch::with_workspace();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime");
+    let mut expected = vec![source.join("Cargo.toml")];
+    let mut stack = vec![source.join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in fs_err::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                expected.push(path);
+            }
+        }
+    }
+    assert!(expected.len() > 10, "{expected:?}");
+    for path in &expected {
+        let rel = path.strip_prefix(&source).unwrap();
+        let written = s.ws().join("crates/msvc-runtime").join(rel);
+        assert_eq!(
+            fs_err::read(&written).unwrap(),
+            fs_err::read(path).unwrap(),
+            "{} differs from msvc's runtime",
+            written.display()
+        );
+    }
+    // A hand edit is drift that `check` names, and `sync` puts the original back.
+    let edited = "crates/msvc-runtime/src/shutdown.rs";
+    let original = s.read(edited);
+    s.write(edited, &format!("{original}// edited\n"));
+    let out = s.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("GENERATED_DRIFT") && stdout(&out).contains(edited),
+        "{}",
+        stdout(&out)
+    );
+    s.ok(&["sync"]);
+    assert_eq!(s.read(edited), original);
 }
