@@ -143,12 +143,11 @@ fn returned(test: &str, n: u32) -> u32 {
 
 /// How many of the test's jobs have started, once or more.
 fn jobs_started(test: &str) -> usize {
-    let prefix = key(test, 0);
-    let prefix = prefix.trim_end_matches('0');
+    let prefix = format!("{test}#");
     seen()
         .started
         .keys()
-        .filter(|key| key.starts_with(prefix))
+        .filter(|key| key.starts_with(&prefix))
         .count()
 }
 
