@@ -51,3 +51,28 @@ pub fn init(format: LogFormat, filter: &str) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_formats_read_in_any_case_and_print_back() {
+        assert_eq!("JSON".parse(), Ok(LogFormat::Json));
+        assert_eq!("text".parse(), Ok(LogFormat::Text));
+        let error = "xml".parse::<LogFormat>().expect_err("no such format");
+        assert!(error.contains("`xml`"), "{error}");
+        for format in [LogFormat::Text, LogFormat::Json] {
+            assert_eq!(format.to_string().parse(), Ok(format));
+        }
+    }
+
+    #[test]
+    fn filters_are_checked() {
+        assert_eq!(
+            parse_filter("info,msvc_runtime=debug").as_deref(),
+            Ok("info,msvc_runtime=debug")
+        );
+        assert!(parse_filter("info,[[").is_err());
+    }
+}

@@ -920,6 +920,17 @@ mod tests {
     }
 
     #[test]
+    fn names_the_dead_letter_queue_and_the_panic() {
+        assert_eq!(dead_letter_queue("orders"), "orders.dlq");
+        let text = std::panic::catch_unwind(|| panic!("boom {}", 1)).expect_err("panics");
+        assert_eq!(panic_message(&*text), "boom 1");
+        let text = std::panic::catch_unwind(|| panic!("boom")).expect_err("panics");
+        assert_eq!(panic_message(&*text), "boom");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(7)).expect_err("panics");
+        assert_eq!(panic_message(&*other), "a non-text panic payload");
+    }
+
+    #[test]
     fn truncates_on_char_boundary() {
         assert_eq!(truncate("héllo", 2), "h");
         assert_eq!(truncate("hello", 10), "hello");

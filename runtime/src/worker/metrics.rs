@@ -68,3 +68,41 @@ fn labels(queue: &str) -> QueueLabels {
         queue: queue.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrape(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).expect("encodes");
+        text
+    }
+
+    #[test]
+    fn counts_by_queue_from_zero() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        metrics.init_queue("orders");
+        let text = scrape(&registry);
+        for name in ["processed", "failed", "dead_lettered"] {
+            let line = format!("worker_messages_{name}_total{{queue=\"orders\"}} 0");
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+
+        metrics.processed("orders", 3);
+        metrics.failed("orders");
+        metrics.dead_lettered("refunds");
+        // Clones share the series.
+        metrics.clone().processed("orders", 1);
+        let text = scrape(&registry);
+        for line in [
+            "worker_messages_processed_total{queue=\"orders\"} 4",
+            "worker_messages_failed_total{queue=\"orders\"} 1",
+            "worker_messages_dead_lettered_total{queue=\"orders\"} 0",
+            "worker_messages_dead_lettered_total{queue=\"refunds\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+}

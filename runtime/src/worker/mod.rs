@@ -224,6 +224,16 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_broker_url_is_not_echoed() {
+        let error = parse_amqp_url("http://guest:s3cret@broker/").expect_err("not amqp");
+        assert!(!error.contains("s3cret"), "{error}");
+        assert_eq!(
+            parse_amqp_url("amqps://u:p@broker:5671/vhost").as_deref(),
+            Ok("amqps://u:p@broker:5671/vhost")
+        );
+    }
+
+    #[test]
     fn overrides_and_malformed_values() {
         let env = Env::from_pairs(&[
             ("AMQP_URL", "amqp://u:p@broker:5672/%2f"),
