@@ -650,6 +650,6 @@ fn connection_name() -> LongString {
     let program = std::env::current_exe()
         .ok()
         .and_then(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "contracts".to_owned());
+        .unwrap_or_else(|| "msvc-runtime".to_owned());
     LongString::from(program)
 }
