@@ -73,6 +73,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(_) => commands::status::run(&cwd, &printer),
         Command::Logs(args) => commands::logs::run(&cwd, &args, &printer),
         Command::Restart(args) => commands::restart::run(&cwd, &args, &printer),
+        Command::Upgrade(args) => commands::upgrade::run(&cwd, &args, &printer),
         Command::Reaper => supervisor::reaper::run(),
     }
 }
