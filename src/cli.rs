@@ -21,6 +21,7 @@ the manifest changes, checks the wiring, runs the whole system locally and tests
   msvc new user-api --rest --depends-on user-service --publishes user_message
   msvc new email-worker --worker --consumes user_message
   msvc sync                               regenerate msvc-owned files after editing services.toml
+  msvc upgrade                            bring the workspace to this msvc's templates, merging yours
   msvc check                              check the wiring across services
   msvc graph                              draw the system (mermaid; --format dot)
   msvc test                               every service's tests, then contract tests of the system
@@ -93,6 +94,9 @@ Examples:
   msvc sync --dry-run   show what would change"
     )]
     Sync(SyncArgs),
+    /// Bring the workspace to the current templates, merging your changes into theirs.
+    #[command(after_help = UPGRADE_HELP)]
+    Upgrade(UpgradeArgs),
     /// Write deployment files from services.toml: Kubernetes manifests, Prometheus config.
     #[command(
         subcommand,
@@ -152,6 +156,27 @@ Examples:
     #[command(name = "__reaper", hide = true)]
     Reaper,
 }
+
+const UPGRADE_HELP: &str = "services.toml records the template version the workspace was made with
+(`[workspace] template_version`); msvc upgrade brings it to this msvc's version:
+  - msvc-owned files (compose, crates/contracts, generated routes, deploy/k8s/base,
+    deploy/prometheus) are rewritten from the current templates;
+  - each file of yours is merged three ways: the file as the old version wrote it, the
+    file as it is now, the file as the new version writes it. Where you and the template
+    changed the same lines, both are written inline between <<<<<<< yours and >>>>>>>
+    template version N markers, each conflict is listed as file:line, and the exit code
+    is 1;
+  - a file the new version no longer has is deleted if you never changed it, else kept;
+    a file you deleted stays deleted; a new file is written;
+  - template_version in services.toml is set to the new version.
+In a git work tree with uncommitted changes it refuses (but for --dry-run), so that
+`git diff` shows what the upgrade did; outside git it goes ahead.
+
+Examples:
+  msvc upgrade                  upgrade, then `cargo build` and `msvc check`
+  msvc upgrade --dry-run        what would change, with diffs; nothing written
+  msvc upgrade --allow-dirty    upgrade although there are uncommitted changes
+  msvc upgrade --format json    the action on each file, and the conflicts";
 
 const UP_HELP: &str = "Environment of each service, later lines winning:
   1. msvc's own environment
@@ -292,6 +317,18 @@ pub struct SyncArgs {
     /// Print the plan and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Print what would change, with diffs, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Upgrade even when the git work tree has uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -637,6 +674,7 @@ impl Cli {
             Command::Link(a) => a.format.format.into(),
             Command::Rm(a) => a.format.format.into(),
             Command::Sync(a) => a.format.format.into(),
+            Command::Upgrade(a) => a.format.format.into(),
             Command::Deploy(DeployCommand::K8s(a) | DeployCommand::Prometheus(a)) => {
                 a.format.format.into()
             }

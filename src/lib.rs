@@ -12,6 +12,7 @@
 //! render      the embedded templates and Tera: files into a plan
 //! deploy      Kubernetes and Prometheus files, on the same plan
 //! generate    the one path that rewrites msvc-owned files (new, link, rm, sync, deploy)
+//! upgrade     msvc upgrade: template version 1 frozen, three-way merges to the current one
 //! graph       the system graph drawn: mermaid, DOT, JSON
 //! check       msvc check: diagnostics about a workspace; prints nothing
 //! supervisor  msvc up: build, broker, processes, probes, restarts, logs, run state
@@ -32,6 +33,7 @@ pub mod printer;
 pub mod render;
 pub mod supervisor;
 pub mod testing;
+pub mod upgrade;
 pub mod workspace;
 
 use std::path::PathBuf;
@@ -71,6 +73,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(_) => commands::status::run(&cwd, &printer),
         Command::Logs(args) => commands::logs::run(&cwd, &args, &printer),
         Command::Restart(args) => commands::restart::run(&cwd, &args, &printer),
+        Command::Upgrade(args) => commands::upgrade::run(&cwd, &args, &printer),
         Command::Reaper => supervisor::reaper::run(),
     }
 }

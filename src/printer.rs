@@ -197,6 +197,12 @@ impl Printer {
             let (style, word) = action_word(f.action);
             let _ = writeln!(out, "  {style}{word:<9}{style:#} {}", f.path.display());
         }
+        self.diffs(plan, diff_paths);
+    }
+
+    /// Prints the unified diff of each file of `diff_paths` the plan creates or updates.
+    pub fn diffs(&self, plan: &WritePlan, diff_paths: &[&str]) {
+        let mut out = anstream::stdout();
         for f in plan.files() {
             if !diff_paths.iter().any(|p| f.path.as_os_str() == *p)
                 || !matches!(f.action, Action::Create | Action::Update)

@@ -15,3 +15,4 @@ pub mod sync;
 pub mod templates;
 pub mod test;
 pub mod up;
+pub mod upgrade;

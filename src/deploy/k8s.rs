@@ -210,39 +210,51 @@ pub fn plan_all(
     manifest: &Manifest,
 ) -> Result<K8sContext> {
     plan_base(plan, renderer, manifest)?;
-    let (k8s, ctx) = context(manifest);
     for overlay in OVERLAYS {
         let dir = Path::new(K8S_DIR).join("overlays").join(overlay);
         // An overlay is the user's once it exists: none of its files is added or rewritten.
         if plan.root().join(&dir).join("kustomization.yaml").exists() {
             continue;
         }
-        let mut octx = ctx.clone();
-        octx.insert("overlay", overlay);
-        let text = renderer.render("k8s/overlay/kustomization.yaml.tera", &octx)?;
+        plan_overlay(plan, renderer, manifest, overlay)?;
+    }
+    Ok(K8sContext::new(manifest))
+}
+
+/// Every file of one overlay (`dev`, `prod`), whatever is on disk.
+pub fn plan_overlay(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+    overlay: &str,
+) -> Result<()> {
+    let (k8s, ctx) = context(manifest);
+    let dir = Path::new(K8S_DIR).join("overlays").join(overlay);
+    let mut octx = ctx;
+    octx.insert("overlay", overlay);
+    let text = renderer.render("k8s/overlay/kustomization.yaml.tera", &octx)?;
+    plan.put(
+        dir.join("kustomization.yaml"),
+        text,
+        Ownership::ScaffoldedOnce,
+    );
+    for svc in &k8s.services {
+        let mut sctx = octx.clone();
+        sctx.insert("service", svc);
+        let text = renderer.render("k8s/overlay/patch.yaml.tera", &sctx)?;
         plan.put(
-            dir.join("kustomization.yaml"),
+            dir.join("patches").join(format!("{}.yaml", svc.name)),
             text,
             Ownership::ScaffoldedOnce,
         );
-        for svc in &k8s.services {
-            let mut sctx = octx.clone();
-            sctx.insert("service", svc);
-            let text = renderer.render("k8s/overlay/patch.yaml.tera", &sctx)?;
-            plan.put(
-                dir.join("patches").join(format!("{}.yaml", svc.name)),
-                text,
-                Ownership::ScaffoldedOnce,
-            );
-        }
-        if overlay == "dev" && k8s.has_queues {
-            for file in ["rabbitmq.yaml", "broker.env"] {
-                let text = renderer.render(&format!("k8s/overlay/{file}.tera"), &octx)?;
-                plan.put(dir.join(file), text, Ownership::ScaffoldedOnce);
-            }
+    }
+    if overlay == "dev" && k8s.has_queues {
+        for file in ["rabbitmq.yaml", "broker.env"] {
+            let text = renderer.render(&format!("k8s/overlay/{file}.tera"), &octx)?;
+            plan.put(dir.join(file), text, Ownership::ScaffoldedOnce);
         }
     }
-    Ok(k8s)
+    Ok(())
 }
 
 /// The overlays whose kustomization.yaml still patches `service`: after `msvc rm`, the

@@ -142,6 +142,29 @@ impl ManifestEdit {
         true
     }
 
+    /// Sets `[workspace] template_version`, keeping a comment on its line.
+    pub fn set_template_version(&mut self, version: u32) -> Result<()> {
+        let Some(ws) = self
+            .doc
+            .get_mut("workspace")
+            .and_then(Item::as_table_like_mut)
+        else {
+            return Err(Error::new("services.toml has no [workspace] table"));
+        };
+        let new = toml_edit::Value::from(i64::from(version));
+        match ws.get_mut("template_version").and_then(Item::as_value_mut) {
+            Some(old) => {
+                let decor = old.decor().clone();
+                *old = new;
+                *old.decor_mut() = decor;
+            }
+            None => {
+                ws.insert("template_version", Item::Value(new));
+            }
+        }
+        Ok(())
+    }
+
     pub fn finish(self) -> String {
         self.doc.to_string()
     }
@@ -158,5 +181,21 @@ fn shift_positions(table: &mut Table, from: isize) {
             }
             shift_positions(t, from);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ManifestEdit;
+
+    #[test]
+    fn the_template_version_changes_and_the_comments_around_it_stay() {
+        let text = "# mine\n[workspace]\nname = \"shop\"\ntemplate_version = 1 # set by msvc\n\n[services.a]\nkind = \"rest\"\n";
+        let mut edit = ManifestEdit::parse(text).unwrap();
+        edit.set_template_version(2).unwrap();
+        assert_eq!(
+            edit.finish(),
+            text.replace("template_version = 1 #", "template_version = 2 #")
+        );
     }
 }

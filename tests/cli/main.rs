@@ -11,3 +11,4 @@ mod snapshots;
 mod support;
 mod test_command;
 mod up;
+mod upgrade;

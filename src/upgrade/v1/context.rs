@@ -1,0 +1,236 @@
+//! The values version 1's templates see, frozen: a change here would change what version 1
+//! renders, and so the base every upgrade from it merges against.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::workspace::model::{Kind, Manifest, parse_duration_ms};
+use crate::workspace::names::{NameForms, QueueForms, default_resource};
+use crate::workspace::openapi::RestApi;
+use crate::workspace::proto::ProtoInfo;
+
+/// Everything about one service that any template may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceContext {
+    #[serde(flatten)]
+    pub names: NameForms,
+    pub kind: Kind,
+    /// Main port (REST, gRPC); 0 for a worker.
+    pub port: u16,
+    /// HTTP admin port (gRPC, worker); 0 when the kind has none.
+    pub admin_port: u16,
+    /// The port `--healthcheck`, compose and probes call for `/readyz`.
+    pub health_port: u16,
+    pub resource: ResourceContext,
+    pub proto: Option<ProtoInfo>,
+    /// Whether the gRPC code is scaffolded from a user's proto (RPCs answer UNIMPLEMENTED).
+    pub from_proto: bool,
+    pub depends_on: Vec<PeerContext>,
+    pub publishes: Vec<QueueForms>,
+    pub consumes: Vec<QueueForms>,
+    pub replicas: u32,
+    pub shutdown_grace: String,
+    /// `shutdown_grace` in milliseconds, for code.
+    pub shutdown_grace_ms: u64,
+    pub env: BTreeMap<String, String>,
+    pub command: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceContext {
+    /// `user`: URL segment.
+    pub name: String,
+    /// `User`: type name.
+    pub pascal: String,
+    /// `user`: module / variable name.
+    pub snake: String,
+}
+
+/// A service another one depends on.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerContext {
+    #[serde(flatten)]
+    pub names: NameForms,
+    pub kind: Kind,
+    pub port: u16,
+}
+
+/// The whole workspace as templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceContext {
+    pub workspace: String,
+    pub msvc_version: &'static str,
+    pub template_version: u32,
+    pub broker_url: String,
+    pub services: Vec<ServiceContext>,
+    pub queues: Vec<QueueForms>,
+    /// Every proto of the workspace, once per file, sorted by path.
+    pub protos: Vec<ProtoInfo>,
+    /// Lines of the module tree for generated proto code in contracts' lib.rs.
+    pub proto_modules: Vec<ModuleLine>,
+    pub has_queues: bool,
+    pub has_grpc: bool,
+    /// REST services some other service depends on, with the API their clients get.
+    pub rest_peers: Vec<RestPeer>,
+}
+
+/// A REST service with the typed client generated from its openapi.yaml.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestPeer {
+    #[serde(flatten)]
+    pub names: NameForms,
+    pub port: u16,
+    pub api: RestApi,
+}
+
+/// One line of a nested module tree: open `pub mod x {`, include a package, or close.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ModuleLine {
+    pub indent: String,
+    pub open: Option<String>,
+    pub include: Option<String>,
+    pub close: bool,
+}
+
+impl ServiceContext {
+    pub fn new(manifest: &Manifest, name: &str, protos: &BTreeMap<String, ProtoInfo>) -> Self {
+        let svc = &manifest.services[name];
+        let names = NameForms::new(name);
+        let resource_name = svc
+            .resource
+            .clone()
+            .unwrap_or_else(|| default_resource(name));
+        let resource = ResourceContext {
+            pascal: heck::ToPascalCase::to_pascal_case(resource_name.as_str()),
+            snake: heck::ToSnakeCase::to_snake_case(resource_name.as_str()),
+            name: resource_name,
+        };
+        let port = svc.port.unwrap_or(0);
+        let admin_port = svc.admin_port.unwrap_or(0);
+        let health_port = if svc.kind.has_admin_port() {
+            admin_port
+        } else {
+            port
+        };
+        let proto = svc.proto.as_ref().and_then(|p| protos.get(p)).cloned();
+        Self {
+            from_proto: proto
+                .as_ref()
+                .is_some_and(|p| !is_default_contract(p, &names)),
+            names,
+            kind: svc.kind,
+            port,
+            admin_port,
+            health_port,
+            resource,
+            proto,
+            depends_on: svc
+                .depends_on
+                .iter()
+                .filter_map(|d| {
+                    manifest.services.get(d).map(|peer| PeerContext {
+                        names: NameForms::new(d),
+                        kind: peer.kind,
+                        port: peer.port.or(peer.admin_port).unwrap_or(0),
+                    })
+                })
+                .collect(),
+            publishes: svc.publishes.iter().map(|q| QueueForms::new(q)).collect(),
+            consumes: svc.consumes.iter().map(|q| QueueForms::new(q)).collect(),
+            replicas: svc.replicas.unwrap_or(1),
+            shutdown_grace: manifest.shutdown_grace(svc),
+            shutdown_grace_ms: parse_duration_ms(&manifest.shutdown_grace(svc)).unwrap_or(10_000),
+            env: svc.env.clone(),
+            command: svc.command.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Whether a proto is exactly the contract `msvc new --grpc` writes for this service,
+/// so the sample implementation (`GetUser` over a store) fits it.
+fn is_default_contract(proto: &ProtoInfo, names: &NameForms) -> bool {
+    let expected_package = format!("{}.v1", names.snake);
+    proto.package == expected_package
+        && proto.services.len() == 1
+        && proto.services[0].name == names.grpc_service
+        && proto.services[0].rpcs.len() == 1
+        && proto.services[0].rpcs[0].name == "GetUser"
+        && !proto.services[0].rpcs[0].client_streaming
+        && !proto.services[0].rpcs[0].server_streaming
+}
+
+impl WorkspaceContext {
+    pub fn new(manifest: &Manifest, protos: &BTreeMap<String, ProtoInfo>) -> Self {
+        let services: Vec<ServiceContext> = manifest
+            .services
+            .keys()
+            .map(|n| ServiceContext::new(manifest, n, protos))
+            .collect();
+        let queues: Vec<QueueForms> = manifest
+            .queues()
+            .iter()
+            .map(|q| QueueForms::new(q))
+            .collect();
+        let protos_list: Vec<ProtoInfo> = protos.values().cloned().collect();
+        Self {
+            workspace: manifest.workspace.name.clone(),
+            msvc_version: env!("CARGO_PKG_VERSION"),
+            template_version: manifest.workspace.template_version,
+            broker_url: manifest.broker_url().to_string(),
+            has_queues: !queues.is_empty(),
+            has_grpc: services.iter().any(|s| s.kind == Kind::Grpc),
+            proto_modules: module_tree(&protos_list),
+            rest_peers: Vec::new(),
+            services,
+            queues,
+            protos: protos_list,
+        }
+    }
+}
+
+/// Turns packages (`a.v1`, `a.v2`, `b.v1`) into nested `pub mod` lines with includes.
+fn module_tree(protos: &[ProtoInfo]) -> Vec<ModuleLine> {
+    #[derive(Default)]
+    struct Node {
+        children: BTreeMap<String, Node>,
+        package: Option<String>,
+    }
+    fn emit(node: &Node, depth: usize, out: &mut Vec<ModuleLine>) {
+        let indent = "    ".repeat(depth);
+        if let Some(pkg) = &node.package {
+            out.push(ModuleLine {
+                indent: indent.clone(),
+                open: None,
+                include: Some(pkg.clone()),
+                close: false,
+            });
+        }
+        for (name, child) in &node.children {
+            out.push(ModuleLine {
+                indent: indent.clone(),
+                open: Some(name.clone()),
+                include: None,
+                close: false,
+            });
+            emit(child, depth + 1, out);
+            out.push(ModuleLine {
+                indent: indent.clone(),
+                open: None,
+                include: None,
+                close: true,
+            });
+        }
+    }
+    let mut root = Node::default();
+    for p in protos.iter().filter(|p| !p.package.is_empty()) {
+        let mut node = &mut root;
+        for m in &p.modules {
+            node = node.children.entry(m.clone()).or_default();
+        }
+        node.package = Some(p.package.clone());
+    }
+    let mut out = Vec::new();
+    emit(&root, 0, &mut out);
+    out
+}

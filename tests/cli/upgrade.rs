@@ -1,0 +1,190 @@
+//! `msvc upgrade` on copies of what msvc at template version 1 wrote
+//! (tests/fixtures/upgrade/v1). The merge rules themselves are tested in the library,
+//! on made-up versions (src/upgrade/tests.rs): this msvc has only one.
+
+use std::path::Path;
+use std::process::Command;
+
+use msvc::workspace::model::TEMPLATE_VERSION;
+
+use crate::support::{Scratch, snapshot_tree, stderr, stdout};
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).unwrap();
+    for entry in fs_err::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            fs_err::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A copy of a version 1 fixture as the scratch directory's workspace, `shop/`.
+fn fixture(name: &str) -> Scratch {
+    let s = Scratch::new();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/upgrade/v1")
+        .join(name);
+    copy_dir(&from, &s.ws());
+    s
+}
+
+fn set_version(s: &Scratch, version: u32) {
+    let text = s.read("services.toml").replace(
+        "template_version = 1",
+        &format!("template_version = {version}"),
+    );
+    s.write("services.toml", &text);
+}
+
+#[test]
+fn a_workspace_at_this_msvcs_version_is_left_alone() {
+    if TEMPLATE_VERSION != 1 {
+        // The fixtures are version 1: below this msvc's version they are upgraded.
+        return;
+    }
+    for name in ["shop", "plain"] {
+        let s = fixture(name);
+        let before = snapshot_tree(&s.ws());
+        let out = s.run(&["upgrade"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is at template version 1, this msvc's; nothing to upgrade"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(snapshot_tree(&s.ws()), before);
+    }
+}
+
+#[test]
+fn the_json_of_a_workspace_at_this_version_has_no_files() {
+    let s = fixture("shop");
+    set_version(&s, TEMPLATE_VERSION);
+    let out = s.ok(&["upgrade", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["from"], TEMPLATE_VERSION);
+    assert_eq!(json["to"], TEMPLATE_VERSION);
+    assert_eq!(json["files"], serde_json::json!([]));
+    assert_eq!(json["conflicts"], serde_json::json!([]));
+}
+
+#[test]
+fn a_workspace_from_a_newer_msvc_is_refused_with_a_hint_to_update() {
+    let s = fixture("plain");
+    let newer = TEMPLATE_VERSION + 1;
+    set_version(&s, newer);
+    // A newer msvc may write keys this one does not know: the version is read first.
+    let text = s.read("services.toml").replace(
+        "[workspace]\n",
+        "[workspace]\nruntime = \"crates/runtime\"\n",
+    );
+    s.write("services.toml", &text);
+    let before = snapshot_tree(&s.ws());
+    let out = s.run(&["upgrade"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the workspace is at template version {newer}, newer than this msvc's ({TEMPLATE_VERSION})"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("services.toml:"), "{err}");
+    assert!(err.contains("update msvc"), "{err}");
+    assert_eq!(snapshot_tree(&s.ws()), before);
+}
+
+#[test]
+fn a_dry_run_writes_nothing() {
+    let s = fixture("shop");
+    let before = snapshot_tree(&s.ws());
+    let out = s.run(&["upgrade", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    if TEMPLATE_VERSION == 1 {
+        assert!(
+            stderr(&out).contains("nothing to upgrade"),
+            "{}",
+            stderr(&out)
+        );
+    } else {
+        assert!(
+            stdout(&out).contains("(dry run, nothing written)"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            stdout(&out).contains("+++ b/services.toml"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    assert_eq!(snapshot_tree(&s.ws()), before);
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+#[test]
+fn uncommitted_changes_are_named_and_refused_unless_allowed() {
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: git is not installed");
+        return;
+    }
+    let s = fixture("plain");
+    // Older than any version this msvc has, so that there is something to upgrade; the
+    // work tree is checked before anything is rendered.
+    set_version(&s, 0);
+    git(&s.ws(), &["init", "-q"]);
+    git(&s.ws(), &["add", "."]);
+    git(&s.ws(), &["commit", "-q", "-m", "version 1"]);
+    s.write("services/user-api/src/routes.rs", "// mine\n");
+    let before = snapshot_tree(&s.ws());
+
+    let out = s.run(&["upgrade"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("uncommitted changes"), "{err}");
+    assert!(
+        err.contains("services/user-api/src/routes.rs (dirty)"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-dirty"), "{err}");
+    assert_eq!(snapshot_tree(&s.ws()), before);
+
+    // Allowed, it goes on to the version, which no renderer of this msvc knows.
+    let out = s.run(&["upgrade", "--allow-dirty"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(!err.contains("uncommitted"), "{err}");
+    assert!(
+        err.contains("msvc cannot render template version 0"),
+        "{err}"
+    );
+    assert_eq!(snapshot_tree(&s.ws()), before);
+}
+
+#[test]
+fn help_shows_the_merge_rules_and_usage() {
+    let s = Scratch::new();
+    let out = s.ok(&["upgrade", "--help"]);
+    let help = stdout(&out);
+    for needle in [
+        "--dry-run",
+        "--allow-dirty",
+        "<<<<<<< yours",
+        "msvc upgrade --format json",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+}
