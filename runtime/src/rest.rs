@@ -3,6 +3,7 @@
 //! through it, so a route or a field the service does not declare does not compile.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -39,12 +40,13 @@ impl fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 /// One peer behind one or more addresses: requests go round-robin, and an address that
-/// does not accept the connection is skipped for the next one (failover).
-#[derive(Debug)]
+/// does not accept the connection is skipped for the next one (failover). Clones share
+/// the connection pool and the round-robin position.
+#[derive(Clone, Debug)]
 pub struct HttpPeer {
     http: reqwest::Client,
-    urls: Vec<String>,
-    next: AtomicUsize,
+    urls: Arc<[String]>,
+    next: Arc<AtomicUsize>,
 }
 
 impl HttpPeer {
@@ -57,8 +59,8 @@ impl HttpPeer {
             .unwrap_or_default();
         Self {
             http,
-            urls,
-            next: AtomicUsize::new(0),
+            urls: urls.into(),
+            next: Arc::new(AtomicUsize::new(0)),
         }
     }
 

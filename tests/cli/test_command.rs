@@ -177,15 +177,16 @@ fn test_command_passes_on_the_example_and_reports_each_break() {
     // `user_message` finds no consumer of it, and the report says so against email-worker.
     let elsewhere = format!("user_message_elsewhere_{}", std::process::id());
     let config = s.read("services/email-worker/src/config.rs");
-    assert!(
-        config.contains("name: route.queue().to_owned(),"),
-        "{config}"
-    );
+    let from_env =
+        "worker: WorkerConfig::from_env(env, wiring::NAME, contracts::amqp::DEFAULT_AMQP_URL)?,";
+    assert!(config.contains(from_env), "{config}");
     s.write(
         "services/email-worker/src/config.rs",
         &config.replace(
-            "name: route.queue().to_owned(),",
-            &format!("name: {elsewhere:?}.to_owned(),"),
+            from_env,
+            &format!(
+                "worker: WorkerConfig {{ queues: vec![msvc_runtime::worker::QueueConfig {{ name: {elsewhere:?}.to_owned(), route: Route::UserMessage }}], ..WorkerConfig::from_env(env, wiring::NAME, contracts::amqp::DEFAULT_AMQP_URL)? }},"
+            ),
         ),
     );
     let out = msvc_test(&ws, &["--no-unit"]);
