@@ -1,38 +1,26 @@
 #!/usr/bin/env bash
-# Times `msvc new` (manifest edit, compose and contracts regeneration included) against
-# cookiecutter and copier rendering an equivalent template: the same files msvc writes
-# for a REST service, with the service name as the template variable.
+# Times `msvc new` for each kind of service (manifest edit, compose and contracts
+# regeneration, formatting included) against cookiecutter, copier and cargo-generate
+# rendering the same files as a template, with the service name as its variable.
 #
-#   bash bench/new.sh            # needs python3; installs cookiecutter and copier with pip
+#   bash bench/new.sh            # installs cookiecutter and copier with pip, and
+#                                # cargo-generate with cargo when it is missing
 #   RUNS=50 bash bench/new.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-30}"
 
 python3 -m pip install --quiet --disable-pip-version-check cookiecutter copier
+command -v cargo-generate >/dev/null || cargo install --locked --quiet cargo-generate
 cargo build --release --quiet
 MSVC="$PWD/target/release/msvc"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# The reference output: one REST service as msvc renders it.
-(cd "$work" && "$MSVC" init ref -q && cd ref && "$MSVC" new bench-api --rest -q)
-files=$(cd "$work/ref/services/bench-api" && find . -type f | wc -l)
-
-# The same files as a cookiecutter template and as a copier template.
-mkdir -p "$work/cc/{{cookiecutter.name}}" "$work/cp/{{name}}"
-cp -r "$work/ref/services/bench-api/." "$work/cc/{{cookiecutter.name}}/"
-cp -r "$work/ref/services/bench-api/." "$work/cp/{{name}}/"
-find "$work/cc" -type f -exec sed -i 's/bench_api/{{cookiecutter.name | replace("-", "_")}}/g; s/bench-api/{{cookiecutter.name}}/g' {} +
-find "$work/cp" -type f -exec sed -i 's/bench_api/{{name | replace("-", "_")}}/g; s/bench-api/{{name}}/g' {} +
-for f in $(find "$work/cp/{{name}}" -type f); do mv "$f" "$f.jinja"; done
-echo '{"name": "bench-api"}' > "$work/cc/cookiecutter.json"
-printf 'name:\n  type: str\n  default: bench-api\n' > "$work/cp/copier.yml"
-
-time_runs() { # label, command...; prints the mean wall time in ms over RUNS runs
+time_runs() { # command...; prints the mean and median wall time in ms over RUNS runs
   python3 - "$RUNS" "$@" <<'PY'
-import subprocess, sys, time, shutil, os, tempfile
+import subprocess, sys, time, os
 runs = int(sys.argv[1]); cmd = sys.argv[2:]
 times = []
 for i in range(runs):
@@ -46,24 +34,74 @@ print(f"{sum(times)/len(times):.1f} {times[len(times)//2]:.1f}")
 PY
 }
 
-# msvc: a fresh workspace copy per run, so every run adds the same service.
-cp -r "$work/ref" "$work/base" && (cd "$work/base" && "$MSVC" rm bench-api --delete -q)
-msvc_t=$(time_runs "rm -rf $work/m\$RUN && cp -r $work/base $work/m\$RUN && cd $work/m\$RUN && $MSVC new bench-api --rest -q")
-copy_t=$(time_runs "rm -rf $work/m\$RUN && cp -r $work/base $work/m\$RUN")
-cc_t=$(time_runs "cookiecutter --no-input -f -o $work/out-cc $work/cc")
-cp_t=$(time_runs "copier copy --defaults --overwrite --quiet $work/cp $work/out-cp\$RUN")
+# Turns a rendered service into a template for one engine: the name becomes the
+# engine's variable, and braces that are Rust (format strings, raw strings) are escaped
+# so the engine prints them as they are.
+templatize() { # engine dir
+  python3 - "$@" <<'PY'
+import os, sys
+engine, root = sys.argv[1], sys.argv[2]
+var = {"jinja-cc": ("cookiecutter.name", "cookiecutter.name | replace('-', '_')"),
+       "jinja-cp": ("name", "name | replace('-', '_')"),
+       "liquid": ("project-name", "crate_name")}[engine]
+for dirpath, _, files in os.walk(root):
+    for f in files:
+        path = os.path.join(dirpath, f)
+        text = open(path, encoding="utf-8").read()
+        for i, token in enumerate(["{{", "}}", "{%", "%}", "{#", "#}"]):
+            text = text.replace(token, f"\x00{i}\x00")
+        text = text.replace("bench_svc", "\x01S\x01").replace("bench-svc", "\x01K\x01")
+        text = text.replace("\x01S\x01", "{{ " + var[1] + " }}").replace("\x01K\x01", "{{ " + var[0] + " }}")
+        for i, token in enumerate(["{{", "}}", "{%", "%}", "{#", "#}"]):
+            text = text.replace(f"\x00{i}\x00", "{{ '" + token + "' }}")
+        open(path, "w", encoding="utf-8").write(text)
+PY
+}
 
-read -r msvc_mean msvc_med <<<"$msvc_t"
-read -r copy_mean _ <<<"$copy_t"
-read -r cc_mean cc_med <<<"$cc_t"
-read -r cp_mean cp_med <<<"$cp_t"
-python3 - "$files" "$msvc_mean" "$copy_mean" "$cc_mean" "$cp_mean" <<'PY'
+results=()
+for kind in rest grpc worker; do
+  extra=()
+  [ "$kind" = worker ] && extra=(--consumes bench_queue)
+  ref="$work/$kind/ref"
+  mkdir -p "$work/$kind"
+  (cd "$work/$kind" && "$MSVC" init ref -q && cd ref && "$MSVC" new bench-svc "--$kind" "${extra[@]}" -q)
+  files=$(cd "$ref/services/bench-svc" && find . -type f | wc -l)
+
+  # The same files as a cookiecutter, a copier and a cargo-generate template.
+  cc="$work/$kind/cc" cp="$work/$kind/cp" cg="$work/$kind/cg"
+  mkdir -p "$cc/{{cookiecutter.name}}" "$cp/{{name}}" "$cg"
+  cp -r "$ref/services/bench-svc/." "$cc/{{cookiecutter.name}}/"
+  cp -r "$ref/services/bench-svc/." "$cp/{{name}}/"
+  cp -r "$ref/services/bench-svc/." "$cg/"
+  templatize jinja-cc "$cc/{{cookiecutter.name}}"
+  templatize jinja-cp "$cp/{{name}}"
+  templatize liquid "$cg"
+  for f in $(find "$cp/{{name}}" -type f); do mv "$f" "$f.jinja"; done
+  echo '{"name": "bench-svc"}' > "$cc/cookiecutter.json"
+  printf 'name:\n  type: str\n  default: bench-svc\n' > "$cp/copier.yml"
+  printf '[template]\ncargo_generate_version = ">=0.20"\n' > "$cg/cargo-generate.toml"
+
+  # msvc: a fresh workspace copy per run, so every run adds the same service.
+  base="$work/$kind/base"
+  cp -r "$ref" "$base" && (cd "$base" && "$MSVC" rm bench-svc --delete -q)
+  m="$work/$kind/m"
+  msvc_t=$(time_runs "rm -rf $m\$RUN && cp -r $base $m\$RUN && cd $m\$RUN && $MSVC new bench-svc --$kind ${extra[*]} -q")
+  copy_t=$(time_runs "rm -rf $m\$RUN && cp -r $base $m\$RUN")
+  cc_t=$(time_runs "cookiecutter --no-input -f -o $work/$kind/out-cc $cc")
+  cp_t=$(time_runs "copier copy --defaults --overwrite --quiet $cp $work/$kind/out-cp\$RUN")
+  cg_t=$(time_runs "rm -rf $work/$kind/out-cg\$RUN && mkdir -p $work/$kind/out-cg\$RUN && cargo generate --path $cg --name bench-svc --silent --vcs none --destination $work/$kind/out-cg\$RUN")
+  results+=("$kind $files ${msvc_t% *} ${copy_t% *} ${cc_t% *} ${cp_t% *} ${cg_t% *}")
+done
+
+python3 - "${results[@]}" <<'PY'
 import sys
-files, msvc, copy, cc, cp = sys.argv[1], *map(float, sys.argv[2:])
-own = max(msvc - copy, 0.01)  # subtract the per-run workspace copy
-print(f"rendering one REST service ({files} files), mean of runs")
-print(f"  {'tool':<13}{'ms':>9}{'vs msvc':>10}")
-print(f"  {'msvc new':<13}{own:>9.1f}{1:>9.1f}x   (manifest edit + compose + contracts included)")
-print(f"  {'cookiecutter':<13}{cc:>9.1f}{cc/own:>9.1f}x")
-print(f"  {'copier':<13}{cp:>9.1f}{cp/own:>9.1f}x")
+print("rendering one service with its name as the variable, mean ms of runs")
+print(f"  {'kind':<8}{'files':>6}{'msvc new':>10}{'cookiecutter':>14}{'copier':>9}{'cargo-generate':>16}")
+for row in sys.argv[1:]:
+    kind, files, msvc, copy, cc, cp, cg = row.split()
+    own = max(float(msvc) - float(copy), 0.01)  # less the per-run workspace copy
+    cc, cp, cg = float(cc), float(cp), float(cg)
+    print(f"  {kind:<8}{files:>6}{own:>10.1f}{cc:>8.1f} ({cc/own:>3.0f}x){cp:>6.1f} ({cp/own:>3.0f}x){cg:>9.1f} ({cg/own:>3.0f}x)")
+print("msvc new includes the manifest edit and the regeneration of compose and the contracts")
+print("crate; the others only copy and substitute.")
 PY

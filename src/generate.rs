@@ -91,8 +91,11 @@ pub fn plan_generated(
     }
     plan_members(plan, renderer, manifest)?;
     crate::deploy::plan_existing(plan, renderer, manifest)?;
-    // Last, over everything the command rendered (service files planned before too).
-    plan.format_rust();
+    // Last, over everything the command rendered (service files planned before too),
+    // unless the templates' own layout is already rustfmt's for what they were given.
+    if !renderer.output_is_formatted(plan.root()) {
+        plan.format_rust();
+    }
     Ok(())
 }
 

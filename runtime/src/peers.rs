@@ -21,6 +21,8 @@
 
 use ::std::{collections::BTreeSet, fmt, time::Duration};
 
+use crate::config::{ConfigError, Env};
+
 use ::tonic::transport::{Channel, Endpoint, Uri, channel::Change};
 
 /// How often every address of a peer with several addresses is probed.
@@ -69,6 +71,29 @@ pub fn urls_from_env(variable: &str, default: &str) -> Vec<String> {
     } else {
         urls
     }
+}
+
+/// The addresses `variable` holds in `env` (a comma-separated list), or `default` when it
+/// is unset or empty; each is checked, so a typo is reported at start.
+pub fn urls_in(
+    env: &Env,
+    variable: &'static str,
+    default: &str,
+) -> Result<Vec<String>, ConfigError> {
+    env.parse_or(variable, vec![default.to_owned()], |value| {
+        let urls = split_urls(value);
+        endpoints(variable, &urls)
+            .map(|_| urls)
+            .map_err(|e| format!("`{}` {}: expected http://host:port[,...]", e.url, e.reason))
+    })
+}
+
+/// A client built from a peer's addresses. Every client in a workspace's
+/// `contracts::peers` is one, so generated wiring builds them all alike.
+pub trait Connect: Sized {
+    /// A client balancing over `urls` (errors name the peer's variable); building one
+    /// needs a running tokio runtime.
+    fn connect(urls: &[String]) -> Result<Self, PeerError>;
 }
 
 /// Checks every address and turns it into an endpoint; `variable` names their source in
@@ -181,4 +206,30 @@ async fn probe(index: usize, uri: Uri) -> (usize, bool) {
         Ok(Ok(_))
     );
     (index, answered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_come_from_the_variable_else_the_default_and_are_checked() {
+        let default = "http://127.0.0.1:5001";
+        let read = |pairs: &[(&str, &str)]| urls_in(&Env::from_pairs(pairs), "PEER_URL", default);
+        assert_eq!(read(&[]).unwrap(), [default]);
+        assert_eq!(read(&[("PEER_URL", "")]).unwrap(), [default]);
+        assert_eq!(
+            read(&[("PEER_URL", "http://a:1, http://b:2")]).unwrap(),
+            ["http://a:1", "http://b:2"]
+        );
+        let error = read(&[("PEER_URL", "http://a:1,b:2")]).unwrap_err();
+        assert_eq!(error.variable, "PEER_URL");
+        assert!(
+            error
+                .reason
+                .starts_with("`b:2` does not start with http://"),
+            "{}",
+            error.reason
+        );
+    }
 }

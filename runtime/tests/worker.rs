@@ -522,9 +522,9 @@ async fn concurrent_deliveries_ack_successes_and_settle_failures_once() {
     // handling ends among successes in flight, which must not ack them a second time.
     let total = 200;
     let payload = |n: u32| {
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             format!("not json {n}").into_bytes()
-        } else if n % 7 == 0 {
+        } else if n.is_multiple_of(7) {
             Job::new(queue, n, Action::FailTimes(1)).payload()
         } else {
             Job::new(queue, n, Action::Succeed).payload()

@@ -123,6 +123,8 @@ impl WritePlan {
             .filter(|&i| {
                 let f = &self.files[i];
                 f.path.extension().is_some_and(|e| e == "rs")
+                    // msvc's own crate is written byte for byte, formatted as it is.
+                    && !f.path.starts_with(crate::workspace::RUNTIME_DIR)
                     && f.new.is_some()
                     && matches!(f.action, Action::Create | Action::Update | Action::Conflict)
             })

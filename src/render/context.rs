@@ -28,6 +28,8 @@ pub struct ServiceContext {
     pub depends_on: Vec<PeerContext>,
     /// The peers of `depends_on` this service gets a client of (REST and gRPC ones).
     pub clients: Vec<PeerContext>,
+    /// Whether one of `clients` is a gRPC peer's.
+    pub has_grpc_client: bool,
     pub publishes: Vec<QueueForms>,
     pub consumes: Vec<QueueForms>,
     pub replicas: u32,
@@ -138,12 +140,14 @@ impl ServiceContext {
                 })
             })
             .collect();
+        let clients: Vec<PeerContext> = depends_on
+            .iter()
+            .filter(|p| p.has_client)
+            .cloned()
+            .collect();
         Self {
-            clients: depends_on
-                .iter()
-                .filter(|p| p.has_client)
-                .cloned()
-                .collect(),
+            has_grpc_client: clients.iter().any(|p| p.kind == Kind::Grpc),
+            clients,
             depends_on,
             from_proto: proto
                 .as_ref()

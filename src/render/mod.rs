@@ -6,6 +6,7 @@ pub mod templates;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tera::Tera;
 
@@ -27,6 +28,9 @@ pub const COMPOSE_FILE: &str = "docker-compose.yml";
 pub struct Renderer {
     tera: Tera,
     set: TemplateSet,
+    /// Whether some Rust template was given a value longer than its layout is made for;
+    /// see [`Renderer::output_is_formatted`].
+    overlong: AtomicBool,
 }
 
 impl Renderer {
@@ -46,7 +50,11 @@ impl Renderer {
                     None => Error::new("msvc's templates failed to load").source(e),
                 }
             })?;
-        Ok(Self { tera, set })
+        Ok(Self {
+            tera,
+            set,
+            overlong: AtomicBool::new(false),
+        })
     }
 
     /// The embedded templates, or the workspace's overrides on top of them.
@@ -66,6 +74,15 @@ impl Renderer {
             .tera
             .render(name, ctx)
             .map_err(|e| template_error(name, &origin, e))?;
+        if name.ends_with(".rs.tera") {
+            let fits = CONTEXT_KEYS
+                .iter()
+                .filter_map(|key| ctx.get(key))
+                .all(fits_layout);
+            if !fits {
+                self.overlong.store(true, Ordering::Relaxed);
+            }
+        }
         // Whitespace control in templates is fiddly; every file ends with one newline.
         let trimmed = text.trim_end();
         Ok(if trimmed.is_empty() {
@@ -78,6 +95,61 @@ impl Renderer {
     pub fn set(&self) -> &TemplateSet {
         &self.set
     }
+
+    /// Whether the Rust rendered so far is already what rustfmt would make of it, so that
+    /// no formatter process need run. msvc's templates are laid out rustfmt-clean for
+    /// names up to [`CLEAN_NAMES_UP_TO`] characters (a test renders each length and runs
+    /// `cargo fmt --check`); a longer value, templates of the user's, or a rustfmt config
+    /// that could apply (in the workspace or above it) mean rustfmt runs.
+    pub fn output_is_formatted(&self, root: &Path) -> bool {
+        !self.overlong.load(Ordering::Relaxed)
+            && self.set.iter().all(|t| t.origin == Origin::Embedded)
+            && !root.ancestors().any(|dir| {
+                crate::plan::rustfmt::CONFIG_FILES
+                    .iter()
+                    .any(|name| dir.join(name).exists())
+            })
+    }
+}
+
+/// A name (service, queue, resource, proto or openapi identifier) up to this many
+/// characters leaves the rendered Rust rustfmt-clean.
+pub const CLEAN_NAMES_UP_TO: usize = 24;
+/// So does a path made of such names (`contracts::pkg::v1::Msg`, a proto's file path):
+/// the longest the templates build from names of [`CLEAN_NAMES_UP_TO`] characters.
+const CLEAN_PATHS_UP_TO: usize = 2 * CLEAN_NAMES_UP_TO + 27;
+/// And a URL (the broker's default) up to this many.
+pub const CLEAN_URLS_UP_TO: usize = 60;
+
+/// The context entries Rust templates read values from.
+const CONTEXT_KEYS: [&str; 3] = ["ws", "service", "queue"];
+
+/// Whether every string a template could paste into code is within the lengths the
+/// templates are laid out for. Prose (doc text, with spaces) does not count: rustfmt does
+/// not rewrap comments.
+fn fits_layout(value: &tera::Value) -> bool {
+    if let Some(s) = value.as_str() {
+        let len = s.chars().count();
+        return if s.contains(char::is_whitespace) {
+            true
+        } else if s.contains("://") {
+            len <= CLEAN_URLS_UP_TO
+        } else if s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            len <= CLEAN_NAMES_UP_TO
+        } else {
+            len <= CLEAN_PATHS_UP_TO
+        };
+    }
+    if let Some(items) = value.as_array() {
+        return items.iter().all(fits_layout);
+    }
+    if let Some(map) = value.as_map() {
+        return map.values().all(fits_layout);
+    }
+    true
 }
 
 fn template_error(name: &str, origin: &Origin, err: tera::Error) -> Error {

@@ -7,6 +7,7 @@ mod deploy;
 mod example;
 mod generated;
 mod layers;
+mod layout;
 mod snapshots;
 mod support;
 mod test_command;
