@@ -6,12 +6,15 @@
 #   bash bench/new.sh            # installs cookiecutter and copier with pip, and
 #                                # cargo-generate with cargo when it is missing
 #   RUNS=50 bash bench/new.sh
+#   CARGO_GENERATE_VERSION=0.23.3 bash bench/new.sh   # an older cargo-generate, for a
+#                                # Rust older than the latest one needs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-30}"
 
 python3 -m pip install --quiet --disable-pip-version-check cookiecutter copier
-command -v cargo-generate >/dev/null || cargo install --locked --quiet cargo-generate
+command -v cargo-generate >/dev/null ||
+  cargo install --locked --quiet "cargo-generate${CARGO_GENERATE_VERSION:+@$CARGO_GENERATE_VERSION}"
 cargo build --release --quiet
 MSVC="$PWD/target/release/msvc"
 
