@@ -11,7 +11,7 @@ const EDITION: &str = "2024";
 
 /// Config files rustfmt reads from the workspace root, carried over so that a user's
 /// settings apply to what msvc writes too.
-pub const CONFIG_FILES: [&str; 2] = ["rustfmt.toml", ".rustfmt.toml"];
+const CONFIG_FILES: [&str; 2] = ["rustfmt.toml", ".rustfmt.toml"];
 
 fn rustfmt() -> OsString {
     // The variable cargo fmt honours, so both use the same binary.
@@ -32,10 +32,8 @@ pub fn format_sources(root: &Path, sources: &[(&Path, &str)]) -> Vec<Option<Stri
 /// declarations resolve. `None` when any file failed, so each is tried on its own.
 fn batch(root: &Path, sources: &[(&Path, &str)]) -> Option<Vec<Option<String>>> {
     let dir = tempfile::tempdir().ok()?;
-    for name in CONFIG_FILES {
-        if let Ok(text) = fs_err::read_to_string(root.join(name)) {
-            fs_err::write(dir.path().join(name), text).ok()?;
-        }
+    if let Some(config) = user_config(root) {
+        fs_err::copy(&config, dir.path().join(config.file_name()?)).ok()?;
     }
     let mut paths = Vec::with_capacity(sources.len());
     for (rel, text) in sources {
@@ -78,6 +76,14 @@ fn batch(root: &Path, sources: &[(&Path, &str)]) -> Option<Vec<Option<String>>> 
             .map(|p| fs_err::read_to_string(p).ok())
             .collect(),
     )
+}
+
+/// The rustfmt config that applies to the workspace at `root`: the nearest one in it or
+/// in a directory above it, as cargo fmt finds it.
+pub fn user_config(root: &Path) -> Option<PathBuf> {
+    root.ancestors()
+        .flat_map(|dir| CONFIG_FILES.iter().map(move |name| dir.join(name)))
+        .find(|path| path.is_file())
 }
 
 /// The modules a file declares as `mod name;` (`pub`, `pub(crate)` and attributes on

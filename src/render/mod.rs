@@ -104,11 +104,7 @@ impl Renderer {
     pub fn output_is_formatted(&self, root: &Path) -> bool {
         !self.overlong.load(Ordering::Relaxed)
             && self.set.iter().all(|t| t.origin == Origin::Embedded)
-            && !root.ancestors().any(|dir| {
-                crate::plan::rustfmt::CONFIG_FILES
-                    .iter()
-                    .any(|name| dir.join(name).exists())
-            })
+            && crate::plan::rustfmt::user_config(root).is_none()
     }
 }
 
