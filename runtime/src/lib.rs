@@ -6,7 +6,8 @@
 //! ([`shutdown`]), the admin endpoints `/healthz`, `/readyz`, `/metrics` ([`admin`]),
 //! the container health check ([`healthcheck`]), HTTP and gRPC metrics ([`http`],
 //! [`grpc`]), peer clients with balancing and failover ([`peers`], [`rest`]), the AMQP
-//! publisher ([`amqp`]) and the worker's consumer loop ([`worker`]).
+//! publisher ([`amqp`]) and the worker's consumer loop ([`worker`]), and for services'
+//! own tests, the shared broker through queues of their own ([`testing`]).
 //!
 //! msvc writes this crate into each workspace as `crates/msvc-runtime/`, byte for byte
 //! the version of the msvc that wrote it; `msvc sync` rewrites it and `msvc check`
@@ -28,6 +29,8 @@ pub mod rest;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "amqp")]
+pub mod testing;
 #[cfg(feature = "amqp")]
 pub mod worker;
 

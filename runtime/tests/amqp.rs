@@ -317,3 +317,41 @@ async fn malformed_urls_and_queue_names_are_refused() {
         .expect_err("name too long");
     assert!(matches!(error, PublishError::InvalidQueue(_)), "{error:?}");
 }
+
+/// What a service's own tests do: publish behind a prefix of their own, then take the
+/// message, which removes the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_broker_takes_a_prefixed_message_and_removes_its_queue() {
+    use msvc_runtime::testing::{TestBroker, unique_prefix};
+    let Some(test_broker) = TestBroker::connect().await else {
+        return;
+    };
+    let prefix = unique_prefix();
+    let queue = format!("{prefix}probe");
+    let publisher = Publisher::lazy(test_broker.url())
+        .expect("valid URL")
+        .with_queue_prefix(&prefix);
+    publisher
+        .publish_to(&queue, &probe(7))
+        .await
+        .expect("published");
+    let body = test_broker.take(&queue).await;
+    let got: Probe = serde_json::from_slice(&body).expect("a JSON Probe");
+    assert_eq!(got, probe(7));
+    publisher.close().await;
+
+    let conn = broker().await.expect("connected above");
+    let channel = conn.create_channel().await.expect("channel");
+    let gone = channel
+        .queue_declare(
+            queue.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await;
+    assert!(gone.is_err(), "the queue `{queue}` is still there");
+    test_broker.close().await;
+}

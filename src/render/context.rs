@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::workspace::model::{Kind, Manifest, parse_duration_ms};
 use crate::workspace::names::{NameForms, QueueForms, default_resource};
-use crate::workspace::openapi::RestApi;
+use crate::workspace::openapi::{RestApi, RestApis};
 use crate::workspace::proto::ProtoInfo;
 
 /// Everything about one service that any template may use.
@@ -30,6 +30,14 @@ pub struct ServiceContext {
     pub clients: Vec<PeerContext>,
     /// Whether one of `clients` is a gRPC peer's.
     pub has_grpc_client: bool,
+    /// The peer a new REST service's routes show a call of, when a client of one has the
+    /// lookup `msvc new` gave that peer (see [`PeerSample`]).
+    pub peer_sample: Option<PeerSample>,
+    /// The queues a new REST service's routes show a publish to: every one it publishes
+    /// to, with the sample message its tests send when the type is still `msvc new`'s.
+    pub publish_samples: Vec<PublishSample>,
+    /// Whether one of `publish_samples` has a test message (its tests need the broker).
+    pub has_message_tests: bool,
     pub publishes: Vec<QueueForms>,
     pub consumes: Vec<QueueForms>,
     pub replicas: u32,
@@ -60,6 +68,33 @@ pub struct PeerContext {
     /// Whether `contracts::peers::<peer>` has a typed `Client`: every REST peer, and a
     /// gRPC peer whose proto is known (else it has only a `Channel`).
     pub has_client: bool,
+}
+
+/// A call of a peer's sample lookup by id, as a new service's sample route makes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerSample {
+    pub peer: PeerContext,
+    /// What the lookup finds: `user`.
+    pub resource: String,
+    /// The client's method: `get_user`.
+    pub method: String,
+    /// gRPC: the request message, `contracts::user_service::v1::GetUserRequest`. REST:
+    /// the response type, `User` (in `contracts::peers::<peer>`).
+    pub message: String,
+    /// gRPC: the proto package's module, `contracts::user_service::v1`; its server
+    /// module, `user_service_server`, and service trait, `UserService`. Empty for REST.
+    pub module: String,
+    pub server_module: String,
+    pub grpc_service: String,
+}
+
+/// A queue a new REST service's sample route publishes to.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishSample {
+    pub queue: QueueForms,
+    /// A JSON message its tests send, when the message type is still the one `msvc new`
+    /// writes (a user's own shape is not known to msvc).
+    pub body: Option<String>,
 }
 
 /// The whole workspace as templates see it.
@@ -145,8 +180,26 @@ impl ServiceContext {
             .filter(|p| p.has_client)
             .cloned()
             .collect();
+        let peer_sample = clients.iter().find_map(|peer| {
+            let proto = manifest.services[&peer.names.name]
+                .proto
+                .as_ref()
+                .and_then(|p| protos.get(p))?;
+            is_default_contract(proto, &peer.names).then(|| PeerSample {
+                peer: peer.clone(),
+                resource: "user".to_owned(),
+                method: "get_user".to_owned(),
+                message: proto.services[0].rpcs[0].input.clone(),
+                module: format!("contracts::{}", proto.modules.join("::")),
+                server_module: proto.services[0].server_module.clone(),
+                grpc_service: proto.services[0].name.clone(),
+            })
+        });
         Self {
             has_grpc_client: clients.iter().any(|p| p.kind == Kind::Grpc),
+            peer_sample,
+            publish_samples: Vec::new(),
+            has_message_tests: false,
             clients,
             depends_on,
             from_proto: proto
@@ -167,6 +220,64 @@ impl ServiceContext {
             env: svc.env.clone(),
             command: svc.command.clone().unwrap_or_default(),
         }
+    }
+}
+
+impl ServiceContext {
+    /// Adds what a new service's sample routes need from other files: a REST peer's
+    /// lookup (when no gRPC peer's comes first) from its API, and each published queue's
+    /// test message when `message_is_new` says its type is still the one msvc writes.
+    #[must_use]
+    pub fn with_samples(
+        mut self,
+        manifest: &Manifest,
+        apis: &RestApis,
+        message_is_new: impl Fn(&QueueForms) -> bool,
+    ) -> Self {
+        if self.peer_sample.is_none() {
+            self.peer_sample = self.clients.iter().find_map(|peer| {
+                let svc = manifest.services.get(&peer.names.name)?;
+                if peer.kind != Kind::Rest {
+                    return None;
+                }
+                let resource = svc
+                    .resource
+                    .clone()
+                    .unwrap_or_else(|| default_resource(&peer.names.name));
+                let method = format!(
+                    "get_{}",
+                    heck::ToSnakeCase::to_snake_case(resource.as_str())
+                );
+                let api = apis.get(&peer.names.name)?;
+                let op = api.operations.iter().find(|op| {
+                    op.method_name == method
+                        && api.schemas.iter().any(|s| s.name == op.response)
+                        && op.http_method == "GET"
+                        && op.signature.contains("(&self, id: i64)")
+                        && op.response != "()"
+                })?;
+                Some(PeerSample {
+                    peer: peer.clone(),
+                    resource,
+                    method,
+                    message: op.response.clone(),
+                    module: String::new(),
+                    server_module: String::new(),
+                    grpc_service: String::new(),
+                })
+            });
+        }
+        self.publish_samples = self
+            .publishes
+            .iter()
+            .map(|queue| PublishSample {
+                body: message_is_new(queue)
+                    .then(|| r#"{"user_id": 1, "message": "Hello from a test"}"#.to_owned()),
+                queue: queue.clone(),
+            })
+            .collect();
+        self.has_message_tests = self.publish_samples.iter().any(|p| p.body.is_some());
+        self
     }
 }
 

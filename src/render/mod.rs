@@ -15,8 +15,11 @@ use self::templates::{Origin, TEMPLATE_SUFFIX, TemplateSet};
 use crate::error::{Error, Location, Result};
 use crate::plan::{Ownership, WritePlan};
 use crate::workspace::model::{Kind, Manifest};
+use crate::workspace::names::QueueForms;
+use crate::workspace::openapi::RestApis;
 use crate::workspace::proto::ProtoInfo;
 use crate::workspace::service_dir;
+use crate::workspace::source::Files as _;
 
 /// Path of the generated contracts crate, relative to the workspace root.
 pub const CONTRACTS_DIR: &str = "crates/contracts";
@@ -304,6 +307,26 @@ pub fn plan_example_service(
     )
 }
 
+/// Whether a queue's message type is still what msvc writes for it (or not written yet).
+fn message_is_new(
+    plan: &WritePlan,
+    renderer: &Renderer,
+    ctx: &tera::Context,
+    queue: &QueueForms,
+) -> bool {
+    let rel = Path::new(CONTRACTS_DIR)
+        .join("src/messages")
+        .join(format!("{}.rs", queue.module));
+    let Some(text) = plan.read_text(&rel) else {
+        return true;
+    };
+    let mut qctx = ctx.clone();
+    qctx.insert("queue", queue);
+    renderer
+        .render("message/message.rs.tera", &qctx)
+        .is_ok_and(|fresh| fresh == text)
+}
+
 fn plan_service_from(
     plan: &mut WritePlan,
     renderer: &Renderer,
@@ -313,7 +336,13 @@ fn plan_service_from(
     overrides: &[&str],
 ) -> Result<()> {
     let kind = manifest.services[name].kind;
-    let ctx = service_context(manifest, name, protos);
+    let mut ctx = workspace_context(manifest, protos);
+    let apis = RestApis::read(plan.root(), manifest, plan);
+    let service =
+        ServiceContext::new(manifest, name, protos).with_samples(manifest, &apis, |queue| {
+            message_is_new(plan, renderer, &ctx, queue)
+        });
+    ctx.insert("service", &service);
     let dir = service_dir(name);
     let dirs: Vec<&str> = kind_dirs(kind)
         .iter()

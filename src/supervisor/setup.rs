@@ -72,23 +72,32 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
     let _ = fs_err::remove_file(state.state_path());
 
     // Everything that can stop the run is checked before anything starts.
-    let taken: Vec<String> = plan
-        .fixed_ports()
-        .into_iter()
-        .filter(|(port, _)| !ports::is_free(*port))
-        .map(|(port, owner)| match ports::holder(port) {
-            Some(holder) => format!("port {port} ({owner}) is taken by {holder}"),
-            None => format!("port {port} ({owner}) is taken"),
-        })
-        .collect();
-    if !taken.is_empty() {
+    let mut taken: Vec<String> = Vec::new();
+    let mut first_line: Option<crate::error::Location> = None;
+    for instance in &plan.instances {
+        for (port, key) in [(instance.port, "port"), (instance.admin_port, "admin_port")] {
+            let Some(port) = port.filter(|p| !ports::is_free(*p)) else {
+                continue;
+            };
+            // The line that asks for the port: the key, or the service's table when the
+            // port is a default.
+            let at = ws.locate(&["services", &instance.service, key]);
+            let owner = format!("{} {key}, services.toml:{}", instance.label, at.line);
+            taken.push(match ports::holder(port) {
+                Some(holder) => format!("port {port} ({owner}) is taken by {holder}"),
+                None => format!("port {port} ({owner}) is taken"),
+            });
+            first_line.get_or_insert(at);
+        }
+    }
+    if let Some(at) = first_line {
         return Err(Error::new(format!(
             "{} needed port{} taken, so nothing was started:\n  {}",
             taken.len(),
             if taken.len() == 1 { " is" } else { "s are" },
             taken.join("\n  ")
         ))
-        .at(crate::error::Location::file(&ws.manifest_path))
+        .at(at)
         .hint("stop what holds the port, or give the service another port in services.toml"));
     }
     let mut free = FreePorts::new(plan.fixed_ports().into_iter().map(|(p, _)| p));

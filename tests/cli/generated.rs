@@ -97,6 +97,17 @@ fn generated_workspace_builds_lints_and_passes_its_tests() {
     let s = Scratch::with_system();
     // A REST service that depends on another REST service gets its typed client.
     s.ok(&["new", "front", "--rest", "--depends-on", "user-api"]);
+    // One made calling a gRPC peer and publishing gets the sample call and publish, and
+    // tests of both that run against the real broker through a queue of their own.
+    s.ok(&[
+        "new",
+        "orders",
+        "--rest",
+        "--depends-on",
+        "user-service",
+        "--publishes",
+        "order_created",
+    ]);
     s.write(
         "../billing.proto",
         "syntax = \"proto3\";\npackage billing.v1;\nimport \"google/protobuf/empty.proto\";\nservice Billing {\n  rpc Charge(ChargeRequest) returns (ChargeReply);\n  rpc Watch(google.protobuf.Empty) returns (stream ChargeReply);\n  rpc Upload(stream ChargeRequest) returns (google.protobuf.Empty);\n  rpc Chat(stream ChargeRequest) returns (stream ChargeReply);\n}\nmessage ChargeRequest { int64 cents = 1; }\nmessage ChargeReply { string id = 1; }\n",

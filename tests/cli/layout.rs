@@ -70,10 +70,12 @@ fn runs(log: &Path) -> usize {
 /// The systems the sweep renders, each with every name `len` long.
 #[derive(Clone, Copy, Debug)]
 enum System {
-    /// A REST service calling another REST service and publishing to two queues.
+    /// A REST service made calling another REST service (the sample call of a REST
+    /// peer), then linked to two queues.
     Rest,
     /// A gRPC service from the default proto (named `…-service`, as gRPC services
-    /// usually are) and a REST service calling it.
+    /// usually are) and a REST service made calling it and publishing to two queues,
+    /// so that it gets the sample call and publishes.
     Grpc,
     /// A gRPC service from a proto with all four kinds of RPC and a REST service
     /// calling it.
@@ -134,7 +136,15 @@ impl System {
                 };
                 vec![
                     args(&["new", &grpc, "--grpc"]),
-                    args(&["new", &caller, "--rest", "--depends-on", &grpc]),
+                    args(&[
+                        "new",
+                        &caller,
+                        "--rest",
+                        "--depends-on",
+                        &grpc,
+                        "--publishes",
+                        &queues,
+                    ]),
                 ]
             }
             Self::GrpcProto => {

@@ -26,6 +26,29 @@ fn rest_service() {
     });
 }
 
+/// A REST service made with a peer and a queue: its routes show a call of the peer and a
+/// publish, its openapi.yaml declares them and its tests cover both.
+#[test]
+fn rest_service_with_samples() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc"]);
+    s.ok(&[
+        "new",
+        "orders",
+        "--rest",
+        "--depends-on",
+        "user-service",
+        "--publishes",
+        "order_created",
+    ]);
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "rest_with_samples",
+            dump_tree(&s.ws(), &["services/orders/"])
+        );
+    });
+}
+
 #[test]
 fn grpc_service() {
     let s = Scratch::with_workspace();

@@ -546,18 +546,23 @@ command = "{SERVE}"
 "#,
         free = free_port(),
     ));
-    let start = Instant::now();
+    let manifest = fs_err::read_to_string(ws.join("services.toml")).unwrap();
+    let line = 1 + manifest
+        .lines()
+        .position(|l| l == format!("port = {taken}"))
+        .unwrap();
     let out = run(&ws, &["up"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(10));
+    // The line of services.toml that asks for the port, and who holds it.
     assert!(
         err.contains(&format!(
-            "port {taken} (b port) is taken by pid {}",
+            "port {taken} (b port, services.toml:{line}) is taken by pid {}",
             std::process::id()
         )),
         "{err}"
     );
+    assert!(err.contains(&format!("services.toml:{line}:")), "{err}");
     assert!(err.contains("hint:"), "{err}");
     assert!(!err.contains("Started"), "{err}");
 }
