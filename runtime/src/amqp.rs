@@ -60,7 +60,7 @@ use futures_util::{FutureExt as _, StreamExt as _, stream::FuturesUnordered};
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, ErrorKind, PublisherConfirm,
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
-    types::{FieldTable, LongString, ShortString},
+    types::{AMQPValue, FieldTable, LongString, ShortString},
     uri::AMQPUri,
 };
 use serde::Serialize;
@@ -285,16 +285,28 @@ impl Publisher {
         queue: &str,
         message: &T,
     ) -> Result<Confirm, PublishError> {
-        let deadline = Instant::now() + self.timeout;
-        let name = ShortString::try_new(queue)
-            .map_err(|_| PublishError::InvalidQueue(queue.to_owned()))?;
         let body: Arc<[u8]> = serde_json::to_vec(message)
             .map_err(PublishError::Encode)?
             .into();
+        self.send_encoded(queue, body, &Envelope::default()).await
+    }
+
+    /// Like [`Publisher::send_to`], for a body that is JSON already, with the message id
+    /// and headers of `envelope`: what the outbox relay sends (see `outbox`).
+    pub async fn send_encoded(
+        &self,
+        queue: &str,
+        body: Arc<[u8]>,
+        envelope: &Envelope,
+    ) -> Result<Confirm, PublishError> {
+        let deadline = Instant::now() + self.timeout;
+        let name = ShortString::try_new(queue)
+            .map_err(|_| PublishError::InvalidQueue(queue.to_owned()))?;
         let mut used = None;
-        let sent = tokio::time::timeout_at(deadline, self.send_frame(&name, &body, &mut used))
-            .await
-            .unwrap_or(Err(PublishError::Timeout(self.timeout)));
+        let sent =
+            tokio::time::timeout_at(deadline, self.send_frame(&name, &body, envelope, &mut used))
+                .await
+                .unwrap_or(Err(PublishError::Timeout(self.timeout)));
         match sent {
             Ok((outcome, session)) => Ok(Confirm {
                 publisher: self.clone(),
@@ -327,6 +339,7 @@ impl Publisher {
         &self,
         queue: &ShortString,
         body: &Arc<[u8]>,
+        envelope: &Envelope,
         used: &mut Option<u64>,
     ) -> Result<(oneshot::Receiver<Outcome>, u64), PublishError> {
         let mut retried = false;
@@ -335,7 +348,8 @@ impl Publisher {
             let queued = {
                 let _queueing = sends.lock.lock().unwrap_or_else(PoisonError::into_inner);
                 let id = sends.next_id.fetch_add(1, Ordering::Relaxed);
-                let queued = queue_publish(channel, queue.clone(), Arc::clone(body), id);
+                let properties = envelope.properties(id);
+                let queued = queue_publish(channel, queue.clone(), Arc::clone(body), properties);
                 queued.map(|publish| {
                     let (reply, outcome) = oneshot::channel();
                     // A closed driver drops `reply`: the Confirm then reports the loss.
@@ -444,16 +458,57 @@ impl Publisher {
     }
 }
 
-/// Starts a persistent, mandatory `basic_publish` of `body` to `queue` with message id
-/// `id`, and polls it once: lapin assigns the message its place on the channel and
-/// queues its frames on the first poll, so messages go out in the order of these calls.
-/// What is left waits for the frames to be written; an error here means the message
-/// was not queued.
+/// What a message carries besides its body: its id (else the publisher's own number
+/// for it) and headers, such as a trace context.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// The AMQP `message_id`; the publisher numbers a message that has none.
+    pub message_id: Option<String>,
+    /// Headers, as strings.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The header carrying the publisher's own number for a message, by which a returned
+/// message is matched to its confirm whatever its `message_id`.
+const SEQUENCE_HEADER: &str = "x-msvc-sequence";
+
+impl Envelope {
+    /// Persistent JSON with the envelope's id and headers; `sequence` is the
+    /// publisher's number for the message.
+    fn properties(&self, sequence: u64) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        for (name, value) in &self.headers {
+            headers.insert(
+                name.as_str().into(),
+                AMQPValue::LongString(value.as_str().into()),
+            );
+        }
+        headers.insert(
+            SEQUENCE_HEADER.into(),
+            AMQPValue::LongLongInt(sequence.cast_signed()),
+        );
+        let id = self
+            .message_id
+            .clone()
+            .unwrap_or_else(|| sequence.to_string());
+        BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(PERSISTENT)
+            .with_message_id(id.into())
+            .with_headers(headers)
+    }
+}
+
+/// Starts a persistent, mandatory `basic_publish` of `body` to `queue` with
+/// `properties`, and polls it once: lapin assigns the message its place on the channel
+/// and queues its frames on the first poll, so messages go out in the order of these
+/// calls. What is left waits for the frames to be written; an error here means the
+/// message was not queued.
 fn queue_publish(
     channel: Channel,
     queue: ShortString,
     body: Arc<[u8]>,
-    id: u64,
+    properties: BasicProperties,
 ) -> lapin::Result<Queued> {
     let mut publish: Queued = Box::pin(async move {
         channel
@@ -466,10 +521,7 @@ fn queue_publish(
                     immediate: false,
                 },
                 &body,
-                BasicProperties::default()
-                    .with_content_type("application/json".into())
-                    .with_delivery_mode(PERSISTENT)
-                    .with_message_id(id.to_string().into()),
+                properties,
             )
             .await
     });
@@ -626,11 +678,18 @@ impl Answer {
     fn of(confirmation: lapin::Confirmation) -> Self {
         let ack = confirmation.is_ack();
         let returned = confirmation.take_message().map(|m| {
-            m.delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .and_then(|id| id.as_str().parse().ok())
+            let properties = &m.delivery.properties;
+            let sequence = properties.headers().as_ref().and_then(|headers| {
+                match headers.inner().get(SEQUENCE_HEADER) {
+                    Some(AMQPValue::LongLongInt(n)) => Some(n.cast_unsigned()),
+                    _ => None,
+                }
+            });
+            sequence
+                .or_else(|| {
+                    let id = properties.message_id().as_ref()?;
+                    id.as_str().parse().ok()
+                })
                 .unwrap_or(u64::MAX)
         });
         Self { ack, returned }
