@@ -248,7 +248,12 @@ impl Publisher {
 
     /// The queue a message of type `M` goes to: [`QueueMessage::QUEUE`] after the prefix.
     pub fn queue_of<M: QueueMessage>(&self) -> String {
-        format!("{}{}", self.queue_prefix, M::QUEUE)
+        self.prefixed(M::QUEUE)
+    }
+
+    /// `queue` after the publisher's prefix: where [`Publisher::publish`] would send to it.
+    pub fn prefixed(&self, queue: &str) -> String {
+        format!("{}{queue}", self.queue_prefix)
     }
 
     /// Publishes `message` to its queue, [`QueueMessage::QUEUE`], and waits for the

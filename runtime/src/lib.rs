@@ -7,21 +7,30 @@
 //! the container health check ([`healthcheck`]), HTTP and gRPC metrics ([`http`],
 //! [`grpc`]), peer clients with balancing and failover ([`peers`], [`rest`]), the AMQP
 //! publisher ([`amqp`]) and the worker's consumer loop ([`worker`]), and for services'
-//! own tests, the shared broker through queues of their own ([`testing`]).
+//! own tests, the shared broker through queues of their own ([`testing`]). With a
+//! database (feature `postgres`): the pool and migrations ([`db`]), the transactional
+//! outbox ([`outbox`]) and the idempotent consumer ([`inbox`]).
 //!
 //! msvc writes this crate into each workspace as `crates/msvc-runtime/`, byte for byte
 //! the version of the msvc that wrote it; `msvc sync` rewrites it and `msvc check`
 //! reports a copy that differs. Features: `amqp` (publisher, consumer), `grpc` (tonic
-//! channels and server), `rest-client` (reqwest client of REST peers).
+//! channels and server), `rest-client` (reqwest client of REST peers), `postgres`
+//! (sqlx; with `amqp`).
 
 pub mod admin;
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod config;
+#[cfg(feature = "postgres")]
+pub mod db;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod healthcheck;
 pub mod http;
+#[cfg(feature = "postgres")]
+pub mod inbox;
+#[cfg(feature = "postgres")]
+pub mod outbox;
 #[cfg(feature = "grpc")]
 pub mod peers;
 #[cfg(feature = "rest-client")]

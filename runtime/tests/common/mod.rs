@@ -255,3 +255,69 @@ pub async fn closed_url() -> String {
     let addr = listener.local_addr().expect("local addr");
     format!("amqp://guest:guest@{addr}/%2f")
 }
+
+pub const POSTGRES_ADDR: &str = "127.0.0.1:5432";
+const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database of the test's own on the shared PostgreSQL server, dropped by
+/// [`TestDb::drop_now`].
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    admin: sqlx::PgPool,
+}
+
+/// Creates a database of this test's own, or `None` (after a loud SKIP) when the server
+/// is absent outside CI.
+pub async fn postgres(label: &str) -> Option<TestDb> {
+    use sqlx::Executor as _;
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(POSTGRES_ADMIN_URL)
+        .await;
+    let admin = match admin {
+        Ok(admin) => admin,
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL at {POSTGRES_ADDR} is required when CI is set: {why}"
+            );
+            eprintln!(
+                "\n==================== SKIP ====================\n\
+                 PostgreSQL is not reachable at {POSTGRES_ADDR} ({why}).\n\
+                 This test did NOT run. Start a server, or set CI=1 to make this fail.\n\
+                 ==============================================\n"
+            );
+            return None;
+        }
+    };
+    let name = unique(label).replace(['.', '-'], "_");
+    let name = format!("rt_{}", &name["test_msvc_runtime_".len()..]);
+    admin
+        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create the test's database");
+    Some(TestDb {
+        url: format!("postgres://postgres@{POSTGRES_ADDR}/{name}"),
+        name,
+        admin,
+    })
+}
+
+impl TestDb {
+    /// The database's URL through `proxy`.
+    pub fn url_via(&self, proxy: &Proxy) -> String {
+        format!("postgres://postgres@{}/{}", proxy.addr, self.name)
+    }
+
+    /// Drops the database, whoever is still connected.
+    pub async fn drop_now(self) {
+        use sqlx::Executor as _;
+        self.admin
+            .execute(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name).as_str())
+            .await
+            .expect("drop the test's database");
+        self.admin.close().await;
+    }
+}
