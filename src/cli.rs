@@ -182,13 +182,19 @@ const UP_HELP: &str = "Environment of each service, later lines winning:
   1. msvc's own environment
   2. HOST=127.0.0.1 and SHUTDOWN_GRACE (the service's shutdown_grace)
   3. the .env file beside services.toml
-  4. the wiring: PORT, ADMIN_PORT, <PEER>_URL (all replicas, comma-separated), AMQP_URL
+  4. the wiring: PORT, ADMIN_PORT, <PEER>_URL (all replicas, comma-separated), AMQP_URL,
+     DATABASE_URL (a service with `database = \"postgres\"`)
   5. the service's `env = { ... }` table in services.toml
 
 Broker: when a service uses a queue, the broker at AMQP_URL (else the manifest's
 [broker] url) is used if it answers; otherwise, when rabbitmq-server is installed, a
 private node is started on free loopback ports with its data under .msvc/, and stopped
 on exit; otherwise msvc stops before starting anything.
+
+Database: when a service has `database = \"postgres\"`, the PostgreSQL server at
+DATABASE_URL (else the manifest's [database] url) is used if it answers, and each such
+service's database (WORKSPACE_SERVICE in snake case) is created on it when missing;
+otherwise msvc stops before starting anything.
 
 Health: HTTP GET /readyz on `port` (rest) or `admin_port` (grpc, worker); a TCP connect
 on `port` for `process` services. A service starts when all it depends on are ready.
@@ -265,6 +271,10 @@ pub struct NewArgs {
     /// REST: the sample resource (default: the name without -service / -api).
     #[arg(long)]
     pub resource: Option<String>,
+    /// Keep the service's data in a database of its own (`database = "postgres"`), on
+    /// the server of `[database] url`.
+    #[arg(long, value_enum, value_name = "DB")]
+    pub db: Option<DbArg>,
     /// Print the plan (files, manifest and compose diffs) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -291,6 +301,9 @@ pub struct LinkArgs {
     /// Queues it consumes, comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "Q")]
     pub consumes: Vec<String>,
+    /// Give it a database of its own (`database = "postgres"`).
+    #[arg(long, value_enum, value_name = "DB")]
+    pub db: Option<DbArg>,
     /// Print the plan and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -554,6 +567,13 @@ pub struct CheckArgs {
     /// List every check with its level in this workspace (or its default).
     #[arg(long, conflicts_with = "against")]
     pub list: bool,
+}
+
+/// `--db`: the database a service keeps its data in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DbArg {
+    /// `PostgreSQL`, a database per service on the workspace's server.
+    Postgres,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

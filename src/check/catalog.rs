@@ -196,6 +196,27 @@ pub const CHECKS: &[CheckInfo] = &[
          cpu = 70 }`.",
     ),
     check(
+        "DATABASE_URL",
+        Manifest,
+        Error,
+        "a `[database] url` that is not a PostgreSQL URL",
+        "`msvc up` connects to this server to create each service's database, and the \
+         services' `DATABASE_URL` is built from it: a URL that does not parse would only fail \
+         once the services start.",
+        "Write it as `postgres://user[:password]@host[:port]/database`, e.g. \
+         `url = \"postgres://postgres@127.0.0.1:5432/postgres\"`.",
+    ),
+    check(
+        "DATABASE_NAME",
+        Manifest,
+        Error,
+        "a service's database name longer than PostgreSQL keeps",
+        "Each service with `database = \"postgres\"` owns the database `WORKSPACE_SERVICE` in \
+         snake case; PostgreSQL silently truncates names past 63 characters, so two services \
+         could end up sharing one.",
+        "Shorten the workspace's or the service's name.",
+    ),
+    check(
         "PORT_ZERO",
         Manifest,
         Error,
@@ -661,6 +682,8 @@ mod tests {
             "RESOURCE_NAME",
             "REPLICAS",
             "DEPLOY_VALUE",
+            "DATABASE_URL",
+            "DATABASE_NAME",
             "PORT_ZERO",
             "PORT_CONFLICT",
             "SELF_DEPENDENCY",

@@ -73,6 +73,7 @@ pub fn run(cwd: &Path, args: &InitArgs, printer: &Printer) -> Result<i32> {
             shutdown_grace: None,
         },
         broker: None,
+        database: None,
         deploy: None,
         services: BTreeMap::new(),
         checks: BTreeMap::new(),

@@ -9,7 +9,7 @@ use crate::printer::Printer;
 use crate::render::{COMPOSE_FILE, Renderer};
 use crate::workspace::calls::{self, Contracts};
 use crate::workspace::edit::ManifestEdit;
-use crate::workspace::model::Kind;
+use crate::workspace::model::{DatabaseKind, Kind};
 use crate::workspace::names::{NameForms, validate_queue_name};
 use crate::workspace::openapi::RestApis;
 use crate::workspace::source::Disk;
@@ -30,9 +30,10 @@ pub fn run(cwd: &Path, args: &LinkArgs, printer: &Printer) -> Result<i32> {
         && args.calls.is_empty()
         && args.publishes.is_empty()
         && args.consumes.is_empty()
+        && args.db.is_none()
     {
         return Err(Error::new("nothing to link").hint(
-            "pass --depends-on, --calls, --publishes or --consumes; see `msvc link --help`",
+            "pass --depends-on, --calls, --publishes, --consumes or --db; see `msvc link --help`",
         ));
     }
 
@@ -80,6 +81,12 @@ pub fn run(cwd: &Path, args: &LinkArgs, printer: &Printer) -> Result<i32> {
     }
     if !args.publishes.is_empty() || !args.consumes.is_empty() {
         edit.ensure_broker();
+    }
+    if let Some(crate::cli::DbArg::Postgres) = args.db {
+        if edit.set_database(name, DatabaseKind::Postgres)? {
+            added.push("database postgres".to_owned());
+        }
+        edit.ensure_database();
     }
     let text = edit.finish();
     let manifest = Workspace::parse(&ws.manifest_path, &text)?;

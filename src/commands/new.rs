@@ -8,7 +8,7 @@ use crate::plan::{Ownership, WritePlan};
 use crate::printer::Printer;
 use crate::render::{self, COMPOSE_FILE, Renderer};
 use crate::workspace::edit::ManifestEdit;
-use crate::workspace::model::{Kind, Manifest, Service};
+use crate::workspace::model::{DatabaseKind, Kind, Manifest, Service};
 use crate::workspace::names::{
     NameForms, default_resource, validate_queue_name, validate_resource, validate_service_name,
 };
@@ -52,6 +52,9 @@ pub fn run(cwd: &Path, args: &NewArgs, printer: &Printer) -> Result<i32> {
     } else {
         edit.ensure_broker()
     };
+    if svc.database.is_some() {
+        edit.ensure_database();
+    }
     let new_text = edit.finish();
     let manifest = Workspace::parse(&ws.manifest_path, &new_text)?;
 
@@ -246,6 +249,9 @@ fn service_from_args(
             svc.resource = Some(resource);
         }
     }
+    svc.database = args.db.map(|db| match db {
+        crate::cli::DbArg::Postgres => DatabaseKind::Postgres,
+    });
     if kind == Kind::Grpc {
         svc.proto = Some(match proto_file {
             Some(file) => protos::user_proto_destination(&ws.root, file)?,

@@ -37,6 +37,7 @@ pub fn instance_env(
     plan: &RunPlan,
     instance: &Instance,
     amqp_url: Option<&str>,
+    database_url: Option<&str>,
     dotenv: &[(String, String)],
 ) -> BTreeMap<String, String> {
     let svc = &ws.manifest.services[&instance.service];
@@ -67,6 +68,9 @@ pub fn instance_env(
     }
     if let Some(url) = amqp_url {
         env.insert("AMQP_URL".into(), url.to_string());
+    }
+    if let Some(url) = database_url {
+        env.insert("DATABASE_URL".into(), url.to_string());
     }
     // 5. The service's own `env` table.
     env.extend(svc.env.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod build;
 pub mod control;
+pub mod database;
 pub mod env;
 pub mod logs;
 pub mod machine;

@@ -115,6 +115,30 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
     } else {
         None
     };
+    let with_database: Vec<String> = plan
+        .order
+        .iter()
+        .filter(|s| ws.manifest.services[*s].database.is_some())
+        .cloned()
+        .collect();
+    let databases = super::database::provision(ws, &with_database)?;
+    if let Some(d) = &databases {
+        let created = if d.created.is_empty() {
+            "every service's database exists".to_owned()
+        } else {
+            format!("created {}", d.created.join(", "))
+        };
+        progress.status(
+            "Database",
+            &format!("PostgreSQL at {} answers; {created}", d.server),
+        );
+    }
+    let database_url = |service: &str| {
+        databases
+            .as_ref()
+            .and_then(|d| d.urls.get(service))
+            .map(String::as_str)
+    };
     let dotenv = read_dotenv(&root)?;
 
     let packages = plan.packages();
@@ -192,14 +216,28 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
                 Launch {
                     program: exe.display().to_string(),
                     args: Vec::new(),
-                    env: instance_env(ws, &plan, instance, amqp_url.as_deref(), &dotenv),
+                    env: instance_env(
+                        ws,
+                        &plan,
+                        instance,
+                        amqp_url.as_deref(),
+                        database_url(&instance.service),
+                        &dotenv,
+                    ),
                     cwd: root.clone(),
                 }
             }
             Program::Shell(command) => Launch {
                 program: "/bin/sh".to_string(),
                 args: vec!["-c".to_string(), command.clone()],
-                env: instance_env(ws, &plan, instance, amqp_url.as_deref(), &dotenv),
+                env: instance_env(
+                    ws,
+                    &plan,
+                    instance,
+                    amqp_url.as_deref(),
+                    database_url(&instance.service),
+                    &dotenv,
+                ),
                 cwd: root.clone(),
             },
         };

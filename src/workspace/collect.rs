@@ -12,7 +12,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diagnostic::Diagnostic;
-use super::model::{Broker, CheckLevel, DeploySection, Manifest, Service, WorkspaceSection};
+use super::model::{
+    Broker, CheckLevel, DatabaseSection, DeploySection, Manifest, Service, WorkspaceSection,
+};
 use super::validate::{self, did_you_mean};
 use super::{MANIFEST_FILE, Workspace};
 use crate::error::Location;
@@ -275,6 +277,20 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
         }
         b
     });
+    let database = root.get("database").and_then(|v| {
+        let d = read_struct::<DatabaseSection>(
+            index,
+            &["database"],
+            v,
+            fields_of::<DatabaseSection>(),
+            "[database]",
+            out,
+        );
+        if d.is_none() {
+            schema_errors = true;
+        }
+        d
+    });
     let deploy = root.get("deploy").and_then(|v| {
         let d = read_struct::<DeploySection>(
             index,
@@ -353,6 +369,7 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
         manifest: Manifest {
             workspace,
             broker,
+            database,
             deploy,
             services,
             checks,
@@ -565,7 +582,14 @@ mod tests {
     fn known_keys_come_from_the_model() {
         assert_eq!(
             fields_of::<Manifest>(),
-            ["workspace", "broker", "deploy", "services", "checks"]
+            [
+                "workspace",
+                "broker",
+                "database",
+                "deploy",
+                "services",
+                "checks"
+            ]
         );
         assert!(fields_of::<Service>().contains(&"depends_on"));
         assert!(fields_of::<WorkspaceSection>().contains(&"shutdown_grace"));

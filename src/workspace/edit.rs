@@ -6,7 +6,7 @@ fn value_item(array: Array) -> Item {
     value(array)
 }
 
-use super::model::{DEFAULT_AMQP_URL, Service};
+use super::model::{DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DatabaseKind, Service};
 use crate::error::{Error, Result};
 
 /// An editable manifest.
@@ -24,8 +24,7 @@ impl ManifestEdit {
 
     /// Appends `[services.NAME]` after the existing services.
     pub fn add_service(&mut self, name: &str, svc: &Service) {
-        let services = self
-            .doc
+        self.doc
             .entry("services")
             .or_insert_with(|| {
                 let mut t = Table::new();
@@ -48,6 +47,9 @@ impl ManifestEdit {
         if let Some(r) = &svc.resource {
             t["resource"] = value(r.as_str());
         }
+        if let Some(d) = svc.database {
+            t["database"] = value(d.as_str());
+        }
         for (key, list) in [
             ("depends_on", &svc.depends_on),
             ("calls", &svc.calls),
@@ -64,6 +66,15 @@ impl ManifestEdit {
         if let Some(c) = &svc.command {
             t["command"] = value(c.as_str());
         }
+        // Placed explicitly after everything: a table without a position is written
+        // with the one before it, so a table inserted later before the services could
+        // land after this one.
+        t.set_position(Some(last_position(self.doc.as_table()) + 1));
+        let services = self
+            .doc
+            .get_mut("services")
+            .and_then(Item::as_table_mut)
+            .expect("services is a table");
         services.insert(name, Item::Table(t));
     }
 
@@ -121,25 +132,66 @@ impl ManifestEdit {
 
     /// Adds a `[broker]` table when there is none, before the services.
     pub fn ensure_broker(&mut self) -> bool {
-        if self.doc.contains_key("broker") {
-            return false;
-        }
         let mut t = Table::new();
         t["kind"] = value("rabbitmq");
         t["url"] = value(DEFAULT_AMQP_URL);
-        t.decor_mut()
-            .set_prefix("\n# The message broker services publish to and consume from.\n");
-        // Place it right after [workspace] so it reads before the services.
-        let position = self
-            .doc
-            .get("workspace")
-            .and_then(Item::as_table)
-            .and_then(Table::position)
+        self.ensure_table(
+            "broker",
+            t,
+            "\n# The message broker services publish to and consume from.\n",
+        )
+    }
+
+    /// Adds a `[database]` table when there is none, before the services.
+    pub fn ensure_database(&mut self) -> bool {
+        let mut t = Table::new();
+        t["url"] = value(DEFAULT_DATABASE_URL);
+        self.ensure_table(
+            "database",
+            t,
+            "\n# The PostgreSQL server of the services with `database = \"postgres\"`: each owns\n# the database WORKSPACE_SERVICE on it (in snake case).\n",
+        )
+    }
+
+    /// Inserts table `key` after `[workspace]` and the tables msvc put there before,
+    /// unless the manifest has one.
+    fn ensure_table(&mut self, key: &str, mut t: Table, comment: &str) -> bool {
+        if self.doc.contains_key(key) {
+            return false;
+        }
+        t.decor_mut().set_prefix(comment);
+        // Right after [workspace] (and [broker]) so it reads before the services.
+        let position = ["broker", "workspace"]
+            .iter()
+            .find_map(|k| {
+                self.doc
+                    .get(k)
+                    .and_then(Item::as_table)
+                    .and_then(Table::position)
+            })
             .map_or(0, |p| p + 1);
         shift_positions(self.doc.as_table_mut(), position);
         t.set_position(Some(position));
-        self.doc.insert("broker", Item::Table(t));
+        self.doc.insert(key, Item::Table(t));
         true
+    }
+
+    /// Sets `database = "postgres"` on `[services.NAME]`; returns whether it changed.
+    pub fn set_database(&mut self, name: &str, database: DatabaseKind) -> Result<bool> {
+        let table = self
+            .doc
+            .get_mut("services")
+            .and_then(|s| s.as_table_like_mut())
+            .and_then(|s| s.get_mut(name))
+            .and_then(Item::as_table_like_mut)
+            .ok_or_else(|| {
+                Error::new(format!("[services.{name}] is not a table in services.toml"))
+            })?;
+        if table.get("database").and_then(Item::as_str) == Some(database.as_str()) {
+            return Ok(false);
+        }
+        table.insert("database", value(database.as_str()));
+        Ok(true)
     }
 
     /// Sets `[workspace] template_version`, keeping a comment on its line.
@@ -171,6 +223,17 @@ impl ManifestEdit {
 }
 
 /// Moves every table at `from` or later one place down, to make room at `from`.
+/// The highest position of a table in `table`, its own included.
+fn last_position(table: &Table) -> isize {
+    table
+        .iter()
+        .filter_map(|(_, item)| item.as_table())
+        .map(last_position)
+        .chain(table.position())
+        .max()
+        .unwrap_or(0)
+}
+
 fn shift_positions(table: &mut Table, from: isize) {
     for (_, item) in table.iter_mut() {
         if let Some(t) = item.as_table_mut() {
@@ -196,6 +259,39 @@ mod tests {
         assert_eq!(
             edit.finish(),
             text.replace("template_version = 1 #", "template_version = 2 #")
+        );
+    }
+}
+#[cfg(test)]
+mod database_tests {
+    use super::ManifestEdit;
+    use crate::workspace::model::{DatabaseKind, Kind, Service};
+
+    #[test]
+    fn the_database_table_goes_before_the_services() {
+        let text = "# mine\n[workspace]\nname = \"shop\"\n";
+        let mut edit = ManifestEdit::parse(text).unwrap();
+        let mut svc = Service::new(Kind::Rest);
+        svc.database = Some(DatabaseKind::Postgres);
+        edit.add_service("a", &svc);
+        assert!(edit.ensure_database());
+        let text = edit.finish();
+        let mut edit = ManifestEdit::parse(&text).unwrap();
+        edit.ensure_broker();
+        edit.add_service("b", &Service::new(Kind::Rest));
+        assert!(edit.set_database("b", DatabaseKind::Postgres).unwrap());
+        assert!(!edit.ensure_database());
+        let text = edit.finish();
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("{needle}:\n{text}"))
+        };
+        assert!(at("[workspace]") < at("[broker]"), "{text}");
+        assert!(at("[broker]") < at("[database]"), "{text}");
+        assert!(at("[database]") < at("[services.a]"), "{text}");
+        assert!(
+            text.contains("[services.b]\nkind = \"rest\"\ndatabase = \"postgres\"\n"),
+            "{text}"
         );
     }
 }

@@ -10,6 +10,12 @@ pub const TEMPLATE_VERSION: u32 = 2;
 /// The broker URL used when the manifest declares none.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
+/// The `PostgreSQL` server used when the manifest declares none.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The longest database name `PostgreSQL` keeps (it truncates longer ones).
+pub const MAX_DATABASE_NAME: usize = 63;
+
 /// The grace period used when neither the service nor the workspace sets one.
 pub const DEFAULT_SHUTDOWN_GRACE: &str = "10s";
 
@@ -19,6 +25,10 @@ pub struct Manifest {
     pub workspace: WorkspaceSection,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<Broker>,
+    /// The `PostgreSQL` server the services with `database = "postgres"` keep their data
+    /// on, each in a database of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseSection>,
     /// Where images come from, for `msvc deploy k8s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<DeploySection>,
@@ -159,6 +169,34 @@ pub enum BrokerKind {
     Rabbitmq,
 }
 
+/// `[database]`: the server of the services' databases. Its URL names a database to
+/// connect to first (usually `postgres`); each service's own is created beside it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    #[serde(default = "default_database_url")]
+    pub url: String,
+}
+
+fn default_database_url() -> String {
+    DEFAULT_DATABASE_URL.to_string()
+}
+
+/// The kind of database a service keeps its data in.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    Postgres,
+}
+
+impl DatabaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatabaseKind::Postgres => "postgres",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -209,6 +247,9 @@ pub struct Service {
     /// The sample resource of a REST service (`/user/{id}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// The service keeps its data in a database of its own on `[database]`'s server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseKind>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -242,6 +283,7 @@ impl Service {
             admin_port: None,
             proto: None,
             resource: None,
+            database: None,
             depends_on: Vec::new(),
             calls: Vec::new(),
             publishes: Vec::new(),
@@ -272,6 +314,23 @@ impl Manifest {
     /// The broker URL services get as `AMQP_URL` when running on the host.
     pub fn broker_url(&self) -> &str {
         self.broker.as_ref().map_or(DEFAULT_AMQP_URL, |b| &b.url)
+    }
+
+    /// The server of the services' databases: `[database] url`, or the default.
+    pub fn database_url(&self) -> &str {
+        self.database
+            .as_ref()
+            .map_or(DEFAULT_DATABASE_URL, |d| &d.url)
+    }
+
+    /// The database a service owns: `WORKSPACE_SERVICE` in snake case (`shop_user_api`).
+    pub fn database_name(&self, service: &str) -> String {
+        heck::ToSnakeCase::to_snake_case(format!("{}_{service}", self.workspace.name).as_str())
+    }
+
+    /// The services that keep their data in a database, in name order.
+    pub fn services_with_database(&self) -> impl Iterator<Item = (&String, &Service)> {
+        self.services.iter().filter(|(_, s)| s.database.is_some())
     }
 
     /// The image of a service's Deployment: `REGISTRY/NAME` (without the tag).

@@ -66,6 +66,103 @@ impl AmqpUrl {
     }
 }
 
+/// A `postgres://` (or `postgresql://`) URL, taken apart: where the services' database
+/// server is (`[database] url`), and which database to connect to first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgUrl {
+    /// Without the brackets of an IPv6 address; `127.0.0.1` when the URL names no host.
+    pub host: String,
+    /// The URL's port, or 5432.
+    pub port: u16,
+    /// `postgres` when the URL names none.
+    pub user: String,
+    pub password: String,
+    /// `postgres` when the URL names none.
+    pub database: String,
+    /// What follows `?`, kept for the services' URLs (`sslmode=require`).
+    pub query: String,
+}
+
+impl PgUrl {
+    pub fn parse(url: &str) -> Option<Self> {
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (auth, host_port) = authority.rsplit_once('@').unwrap_or(("", authority));
+        let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+        let (host, port) = if let Some(inner) = host_port.strip_prefix('[') {
+            let (host, after) = inner.split_once(']')?;
+            match after.strip_prefix(':') {
+                Some(port) => (host, port.parse().ok()?),
+                None if after.is_empty() => (host, 5432),
+                None => return None,
+            }
+        } else {
+            match host_port.rsplit_once(':') {
+                Some((host, port)) => (host, port.parse().ok()?),
+                None => (host_port, 5432),
+            }
+        };
+        if host.contains(['/', ' ']) || path.contains('/') {
+            return None;
+        }
+        let or = |value: String, default: &str| {
+            if value.is_empty() {
+                default.to_owned()
+            } else {
+                value
+            }
+        };
+        Some(Self {
+            host: or(host.to_owned(), "127.0.0.1"),
+            port,
+            user: or(percent_decode(user.as_bytes()), "postgres"),
+            password: percent_decode(password.as_bytes()),
+            database: or(percent_decode(path.as_bytes()), "postgres"),
+            query: query.to_owned(),
+        })
+    }
+
+    /// `host:port`, with an IPv6 host in brackets.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The same server and login, for database `database`.
+    pub fn with_database(&self, database: &str) -> String {
+        let auth = match (self.user.as_str(), self.password.as_str()) {
+            (user, "") => format!("{}@", percent_encode(user)),
+            (user, password) => format!("{}:{}@", percent_encode(user), percent_encode(password)),
+        };
+        let query = if self.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", self.query)
+        };
+        format!("postgres://{auth}{}/{database}{query}", self.address())
+    }
+}
+
+/// Percent-encodes what a URL's user or password may not hold as it is.
+fn percent_encode(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 /// Percent-decoding, as URLs and gRPC's `grpc-message` use it; a `%` not followed by two
 /// hex digits stays as it is.
 pub fn percent_decode(bytes: &[u8]) -> String {
@@ -91,6 +188,40 @@ pub fn percent_decode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_urls() {
+        let u = PgUrl::parse("postgres://postgres@127.0.0.1:5432/postgres").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("127.0.0.1", 5432));
+        assert_eq!(
+            (u.user.as_str(), u.database.as_str()),
+            ("postgres", "postgres")
+        );
+        assert_eq!(
+            u.with_database("shop_user_api"),
+            "postgres://postgres@127.0.0.1:5432/shop_user_api"
+        );
+        let u = PgUrl::parse("postgresql://app:p%40ss@db.internal/main?sslmode=require").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("db.internal", 5432));
+        assert_eq!(u.password, "p@ss");
+        assert_eq!(
+            u.with_database("shop_orders"),
+            "postgres://app:p%40ss@db.internal:5432/shop_orders?sslmode=require"
+        );
+        let u = PgUrl::parse("postgres://[::1]:6000").unwrap();
+        assert_eq!(
+            (u.address().as_str(), u.database.as_str()),
+            ("[::1]:6000", "postgres")
+        );
+        for bad in [
+            "mysql://h/d",
+            "postgres://h:port/d",
+            "postgres://h/a/b",
+            "nonsense",
+        ] {
+            assert!(PgUrl::parse(bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_urls() {

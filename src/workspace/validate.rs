@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::Workspace;
-use super::model::{Kind, Resources, parse_duration_ms};
+use super::model::{Kind, MAX_DATABASE_NAME, Resources, parse_duration_ms};
 use super::names::{
     validate_queue_name, validate_resource, validate_service_name, validate_workspace_name,
 };
+use super::url::PgUrl;
 use crate::error::Error;
 
 /// One problem in the manifest, located by its key path.
@@ -89,6 +90,40 @@ pub fn validate(ws: &Workspace) -> Vec<Problem> {
                     &["deploy", "tag"],
                 )
                 .hint("a tag is 1 to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`: `1.4.2`, `main-3f2a1c`"),
+            );
+        }
+    }
+
+    if let Some(database) = &m.database
+        && PgUrl::parse(&database.url).is_none()
+    {
+        problems.push(
+            Problem::new(
+                "DATABASE_URL",
+                format!("`{}` is not a PostgreSQL URL", database.url),
+                &["database", "url"],
+            )
+            .hint("write it as postgres://user[:password]@host[:port]/database, e.g. `postgres://postgres@127.0.0.1:5432/postgres`"),
+        );
+    }
+    for name in m
+        .services
+        .iter()
+        .filter(|(_, s)| s.database.is_some())
+        .map(|(n, _)| n)
+    {
+        let database = m.database_name(name);
+        if database.len() > MAX_DATABASE_NAME {
+            problems.push(
+                Problem::new(
+                    "DATABASE_NAME",
+                    format!(
+                        "the database of `{name}`, `{database}`, is {} characters long; PostgreSQL keeps {MAX_DATABASE_NAME}",
+                        database.len()
+                    ),
+                    &["services", name, "database"],
+                )
+                .hint("shorten the workspace's or the service's name: a service's database is WORKSPACE_SERVICE in snake case"),
             );
         }
     }

@@ -259,6 +259,8 @@ fixtures! {
     dockerfile_root_user => "DOCKERFILE_ROOT_USER",
     dockerfile_no_healthcheck => "DOCKERFILE_NO_HEALTHCHECK",
     dockerfile_latest_tag => "DOCKERFILE_LATEST_TAG",
+    database_url => "DATABASE_URL",
+    database_name => "DATABASE_NAME",
 }
 
 #[test]

@@ -788,3 +788,53 @@ fn the_runtime_crate_is_written_byte_for_byte_and_sync_restores_it() {
     s.ok(&["sync"]);
     assert_eq!(s.read(edited), original);
 }
+
+#[test]
+fn db_postgres_gives_a_service_a_database_and_the_workspace_its_server() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-api", "--rest", "--db", "postgres"]);
+    let manifest = s.read("services.toml");
+    assert!(
+        manifest.contains(
+            "[services.user-api]\nkind = \"rest\"\nport = 8080\ndatabase = \"postgres\"\n"
+        ),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("[database]\nurl = \"postgres://postgres@127.0.0.1:5432/postgres\"\n"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.find("[database]").unwrap() < manifest.find("[services.user-api]").unwrap(),
+        "{manifest}"
+    );
+
+    // Later, with link; a second link changes nothing.
+    s.ok(&["new", "mail-worker", "--worker", "--consumes", "mail"]);
+    let out = s.ok(&["link", "mail-worker", "--db", "postgres"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Linked mail-worker database postgres"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = s.read("services.toml");
+    assert!(
+        manifest.contains("consumes = [\"mail\"]\ndatabase = \"postgres\"\n"),
+        "{manifest}"
+    );
+    assert_eq!(manifest.matches("[database]").count(), 1, "{manifest}");
+    s.ok(&["link", "mail-worker", "--db", "postgres"]);
+    assert_eq!(s.read("services.toml"), manifest);
+
+    // Another database is refused, and nothing is written.
+    let out = s.run(&["new", "orders", "--rest", "--db", "mysql"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid value 'mysql' for '--db <DB>'"),
+        "{err}"
+    );
+    assert!(err.contains("[possible values: postgres]"), "{err}");
+    assert_eq!(s.read("services.toml"), manifest);
+    assert!(!s.ws().join("services/orders").exists());
+}

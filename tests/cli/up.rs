@@ -987,3 +987,137 @@ fn one_crate_workspace(ws: &std::path::Path, name: &str, main_rs: &str) {
     .unwrap();
     fs_err::write(krate.join("src/main.rs"), main_rs).unwrap();
 }
+
+/// A connection to the shared `PostgreSQL` server as its superuser, or `None` (after a
+/// loud SKIP) when it is absent outside CI.
+fn postgres_admin() -> Option<(tokio::runtime::Runtime, tokio_postgres::Client)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let connected = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            tokio_postgres::NoTls,
+        )
+        .await?;
+        tokio::spawn(connection);
+        Ok::<_, tokio_postgres::Error>(client)
+    });
+    match connected {
+        Ok(client) => Some((runtime, client)),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL at 127.0.0.1:5432 is required when CI is set: {e}"
+            );
+            eprintln!(
+                "\n==================== SKIP ====================\n\
+                 PostgreSQL is not reachable at 127.0.0.1:5432 ({e}).\n\
+                 This test did NOT run. Start a server, or set CI=1 to make this fail.\n\
+                 ==============================================\n"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn up_creates_each_services_database_and_passes_its_url() {
+    let Some((runtime, admin)) = postgres_admin() else {
+        return;
+    };
+    // A service name of this run's own, so its database is too.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let service = format!("store-{}-{nanos}", std::process::id());
+    let database = format!("shop_{}", service.replace('-', "_"));
+    let (_s, ws) = process_workspace(&format!(
+        r#"[database]
+url = "postgres://postgres@127.0.0.1:5432/postgres"
+
+[services.{service}]
+kind = "process"
+database = "postgres"
+command = "echo DATABASE_URL=$DATABASE_URL; exec sleep 600"
+"#
+    ));
+    let mut up = Up::start(&ws, &[]);
+    up.wait_for("the service's line", Duration::from_secs(30), |out, _| {
+        out.contains("DATABASE_URL=")
+    });
+    let expected = format!("DATABASE_URL=postgres://postgres@127.0.0.1:5432/{database}\n");
+    assert!(up.out().contains(&expected), "{}", up.both());
+    assert!(
+        up.err().contains(&format!(
+            "PostgreSQL at 127.0.0.1:5432 answers; created {database}"
+        )),
+        "{}",
+        up.both()
+    );
+    let exists = runtime
+        .block_on(admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database]))
+        .unwrap()
+        .is_some();
+    assert!(exists, "{database} was not created");
+    up.signal(Signal::SIGTERM);
+    assert!(
+        up.wait_exit(Duration::from_secs(15)).success(),
+        "{}",
+        up.both()
+    );
+
+    // A second run finds it and creates nothing.
+    let mut up = Up::start(&ws, &[]);
+    up.wait_for("the service's line", Duration::from_secs(30), |out, _| {
+        out.contains("DATABASE_URL=")
+    });
+    assert!(
+        up.err().contains("every service's database exists"),
+        "{}",
+        up.both()
+    );
+    up.signal(Signal::SIGTERM);
+    assert!(
+        up.wait_exit(Duration::from_secs(15)).success(),
+        "{}",
+        up.both()
+    );
+
+    runtime
+        .block_on(admin.batch_execute(&format!(r#"DROP DATABASE "{database}" WITH (FORCE)"#)))
+        .unwrap();
+}
+
+#[test]
+fn up_stops_before_starting_anything_when_the_database_server_does_not_answer() {
+    let closed = free_port();
+    let (_s, ws) = process_workspace(&format!(
+        r#"[database]
+url = "postgres://postgres@127.0.0.1:{closed}/postgres"
+
+[services.store]
+kind = "process"
+database = "postgres"
+command = "exec sleep 600"
+"#
+    ));
+    let out = msvc()
+        .arg("up")
+        .env_remove("DATABASE_URL")
+        .current_dir(&ws)
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the services' PostgreSQL server at 127.0.0.1:{closed} (from services.toml [database] url) refused the connection"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: start PostgreSQL there"), "{err}");
+    assert!(!err.contains("Started"), "{err}");
+}

@@ -160,6 +160,7 @@ fn init_manifest(manifest: &Manifest) -> Manifest {
             shutdown_grace: None,
         },
         broker: None,
+        database: None,
         deploy: None,
         services: BTreeMap::new(),
         checks: BTreeMap::new(),

@@ -1,0 +1,121 @@
+//! The `PostgreSQL` server of the services with `database = "postgres"`: the one at
+//! `DATABASE_URL` (msvc's environment) or `[database] url`, when it answers, with each
+//! service's database created on it when missing; or a clear stop before anything
+//! starts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::workspace::url::PgUrl;
+use crate::workspace::{Manifest, Workspace};
+
+/// How long msvc waits for the server to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The server and each service's database on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Databases {
+    /// `host:port` of the server.
+    pub server: String,
+    /// Service name → the `DATABASE_URL` it gets.
+    pub urls: BTreeMap<String, String>,
+    /// The databases this run created (the others existed).
+    pub created: Vec<String>,
+}
+
+/// Where the server is, and from which setting.
+fn server_url(manifest: &Manifest) -> (String, &'static str) {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => (url, "DATABASE_URL"),
+        _ => (
+            manifest.database_url().to_owned(),
+            "services.toml [database] url",
+        ),
+    }
+}
+
+/// Connects to the server and creates the database of each of `services` that has
+/// none. Nothing to do (and no server needed) when `services` is empty.
+pub fn provision(ws: &Workspace, services: &[String]) -> Result<Option<Databases>> {
+    if services.is_empty() {
+        return Ok(None);
+    }
+    let manifest = &ws.manifest;
+    let (url, from) = server_url(manifest);
+    // Where a fix goes: the manifest's key, when the URL came from there.
+    let at = (from != "DATABASE_URL").then(|| ws.locate(&["database", "url"]));
+    let Some(server) = PgUrl::parse(&url) else {
+        let e = Error::new(format!("`{url}` (from {from}) is not a PostgreSQL URL"))
+            .hint("write it as postgres://user[:password]@host[:port]/database");
+        return Err(match at {
+            Some(at) => e.at(at),
+            None => e,
+        });
+    };
+    let wanted: Vec<(String, String)> = services
+        .iter()
+        .map(|s| (s.clone(), manifest.database_name(s)))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let created = runtime
+        .block_on(create_missing(&url, wanted.iter().map(|(_, db)| db.as_str())))
+        .map_err(|reason| {
+            let e = Error::new(format!(
+                "the services' PostgreSQL server at {} (from {from}) {reason}",
+                server.address()
+            ))
+            .hint("start PostgreSQL there, or point `[database] url` in services.toml (or DATABASE_URL) at a server that runs");
+            match at.clone() {
+                Some(at) => e.at(at),
+                None => e,
+            }
+        })?;
+    Ok(Some(Databases {
+        server: server.address(),
+        urls: wanted
+            .iter()
+            .map(|(service, db)| (service.clone(), server.with_database(db)))
+            .collect(),
+        created,
+    }))
+}
+
+/// Creates each of `databases` that the server does not have; returns those created.
+async fn create_missing<'a>(
+    url: &str,
+    databases: impl Iterator<Item = &'a str>,
+) -> std::result::Result<Vec<String>, String> {
+    let connecting = tokio_postgres::connect(url, tokio_postgres::NoTls);
+    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| format!("did not answer within {} s", CONNECT_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("refused the connection: {e}"))?;
+    let driver = tokio::spawn(connection);
+    let mut created = Vec::new();
+    for db in databases {
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+            .await
+            .map_err(|e| format!("could not list its databases: {e}"))?
+            .is_some();
+        if exists {
+            continue;
+        }
+        // A name msvc made: lowercase letters, digits and `_`, so quoting is enough.
+        match client
+            .batch_execute(&format!(r#"CREATE DATABASE "{db}""#))
+            .await
+        {
+            Ok(()) => created.push(db.to_owned()),
+            // Created meanwhile by another run: fine.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(format!("could not create database `{db}`: {e}")),
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(created)
+}
