@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::printer::Printer;
 use crate::workspace::Workspace;
-use crate::workspace::model::DEFAULT_AMQP_URL;
+use crate::workspace::model::{DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL};
 
 #[derive(Debug, Serialize)]
 struct Finding {
@@ -35,6 +35,18 @@ pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
             .to_string()
     });
 
+    let uses_database = ws
+        .as_ref()
+        .is_some_and(|w| w.manifest.services_with_database().next().is_some());
+    let database_url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| {
+            ws.as_ref()
+                .map_or(DEFAULT_DATABASE_URL, |w| w.manifest.database_url())
+                .to_string()
+        });
+
     let mut findings = vec![
         tool(
             "cargo",
@@ -56,6 +68,7 @@ pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
         ),
     ];
     findings.push(broker(&amqp_url, uses_queues));
+    findings.push(database(&database_url, uses_database));
     findings.push(tool(
         "buf",
         false,
@@ -243,6 +256,32 @@ fn broker(url: &str, required: bool) -> Finding {
         },
         hint: (!reachable).then(|| {
             "start RabbitMQ (`rabbitmq-server -detached`, or `docker run -p 5672:5672 rabbitmq:4`), or set AMQP_URL".into()
+        }),
+    }
+}
+
+fn database(url: &str, required: bool) -> Finding {
+    let addr = crate::workspace::url::PgUrl::parse(url).map(|u| u.address());
+    let reachable = addr.as_ref().is_some_and(|a| {
+        a.to_socket_addrs()
+            .ok()
+            .and_then(|mut it| it.next())
+            .is_some_and(|sa| TcpStream::connect_timeout(&sa, Duration::from_secs(1)).is_ok())
+    });
+    let shown = addr.unwrap_or_else(|| url.to_string());
+    Finding {
+        name: "database",
+        required,
+        ok: reachable,
+        detail: if reachable {
+            format!("PostgreSQL answers at {shown}")
+        } else if required {
+            format!("nothing answers at {shown}, and services of the workspace have a database")
+        } else {
+            format!("nothing answers at {shown} (only needed by services with `database = \"postgres\"`)")
+        },
+        hint: (!reachable).then(|| {
+            "start PostgreSQL (`pg_ctlcluster 15 main start`, or `docker run -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`), or set [database] url / DATABASE_URL".into()
         }),
     }
 }

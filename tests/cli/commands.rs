@@ -838,3 +838,33 @@ fn db_postgres_gives_a_service_a_database_and_the_workspace_its_server() {
     assert_eq!(s.read("services.toml"), manifest);
     assert!(!s.ws().join("services/orders").exists());
 }
+
+#[test]
+fn doctor_reports_the_database_server_the_services_need() {
+    let s = Scratch::with_workspace();
+    let closed = crate::support::free_port();
+    s.ok(&["new", "store", "--rest", "--db", "postgres"]);
+    let text = s.read("services.toml").replace(
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        &format!("postgres://postgres@127.0.0.1:{closed}/postgres"),
+    );
+    s.write("services.toml", &text);
+    let out = s.run(&["doctor", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let database = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "database")
+        .expect("the database server is checked");
+    assert_eq!(database["ok"], false, "{database}");
+    assert_eq!(database["required"], true, "{database}");
+    assert!(
+        database["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("nothing answers at 127.0.0.1:{closed}")),
+        "{database}"
+    );
+}
