@@ -115,6 +115,18 @@ impl Env {
     }
 }
 
+/// `url` without its password, for messages: `amqp://guest@host/%2f`.
+pub(crate) fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Parses a port number (0-65535).
 pub fn parse_port(value: &str) -> Result<u16, String> {
     value
@@ -204,6 +216,15 @@ impl ServiceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_in_messages_hide_the_password() {
+        assert_eq!(
+            without_password("amqp://guest:secret@host:5672/%2f"),
+            "amqp://guest@host:5672/%2f"
+        );
+        assert_eq!(without_password("amqp://host"), "amqp://host");
+    }
 
     const DEFAULTS: Defaults = Defaults {
         port: Some(50051),

@@ -83,24 +83,17 @@ pub fn parse_database_url(value: &str) -> Result<String, String> {
     if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
         return Err(format!(
             "`{}` is not a PostgreSQL URL (postgres://user@host:5432/database)",
-            shown(value)
+            crate::config::without_password(value)
         ));
     }
     PgConnectOptions::from_str(value)
         .map(|_| value.to_owned())
-        .map_err(|e| format!("`{}` does not parse: {e}", shown(value)))
-}
-
-/// `url` without its password.
-fn shown(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
+        .map_err(|e| {
+            format!(
+                "`{}` does not parse: {e}",
+                crate::config::without_password(value)
+            )
+        })
 }
 
 /// The runtime's own tables; created if missing, never changed in place. One query

@@ -51,7 +51,7 @@ impl TestBroker {
             Ok(Err(e)) => e.to_string(),
             Err(_) => "no answer within 5 s".to_owned(),
         };
-        let shown = shown_url(&url);
+        let shown = crate::config::without_password(&url);
         assert!(
             std::env::var_os("CI").is_none(),
             "RabbitMQ at {shown} is required when CI is set: {error}"
@@ -112,18 +112,6 @@ impl TestBroker {
     }
 }
 
-/// `url` without its password.
-fn shown_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,14 +121,5 @@ mod tests {
         let (a, b) = (unique_prefix(), unique_prefix());
         assert_ne!(a, b);
         assert!(a.starts_with("test.") && a.ends_with('.'), "{a}");
-    }
-
-    #[test]
-    fn shown_urls_hide_the_password() {
-        assert_eq!(
-            shown_url("amqp://guest:secret@host:5672/%2f"),
-            "amqp://guest@host:5672/%2f"
-        );
-        assert_eq!(shown_url("amqp://host"), "amqp://host");
     }
 }

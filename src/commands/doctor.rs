@@ -234,56 +234,65 @@ fn compose() -> Finding {
     }
 }
 
-fn broker(url: &str, required: bool) -> Finding {
-    let addr = amqp_host_port(url);
-    let reachable = addr.as_ref().is_some_and(|a| {
-        a.to_socket_addrs()
-            .ok()
-            .and_then(|mut it| it.next())
-            .is_some_and(|sa| TcpStream::connect_timeout(&sa, Duration::from_secs(1)).is_ok())
-    });
-    let shown = addr.unwrap_or_else(|| url.to_string());
-    Finding {
-        name: "broker",
-        required,
-        ok: reachable,
-        detail: if reachable {
-            format!("RabbitMQ answers at {shown}")
-        } else if required {
-            format!("nothing answers at {shown}, and the workspace uses queues")
-        } else {
-            format!("nothing answers at {shown} (only needed when services use queues)")
-        },
-        hint: (!reachable).then(|| {
-            "start RabbitMQ (`rabbitmq-server -detached`, or `docker run -p 5672:5672 rabbitmq:4`), or set AMQP_URL".into()
-        }),
+/// A server the services need: what answers at `addr` (the URL itself when it does not
+/// parse), and what to do when nothing does.
+struct Server<'a> {
+    name: &'static str,
+    product: &'static str,
+    /// Why it is needed, for the detail line: `the workspace uses queues`.
+    needed_when: &'a str,
+    hint: &'static str,
+}
+
+impl Server<'_> {
+    fn finding(&self, url: &str, addr: Option<String>, required: bool) -> Finding {
+        let reachable = addr.as_ref().is_some_and(|a| {
+            a.to_socket_addrs()
+                .ok()
+                .and_then(|mut it| it.next())
+                .is_some_and(|sa| TcpStream::connect_timeout(&sa, Duration::from_secs(1)).is_ok())
+        });
+        let shown = addr.unwrap_or_else(|| url.to_string());
+        let Server {
+            name,
+            product,
+            needed_when,
+            hint,
+        } = self;
+        Finding {
+            name,
+            required,
+            ok: reachable,
+            detail: if reachable {
+                format!("{product} answers at {shown}")
+            } else if required {
+                format!("nothing answers at {shown}, and {needed_when}")
+            } else {
+                format!("nothing answers at {shown} (only needed when {needed_when})")
+            },
+            hint: (!reachable).then(|| (*hint).to_owned()),
+        }
     }
 }
 
-fn database(url: &str, required: bool) -> Finding {
-    let addr = crate::workspace::url::PgUrl::parse(url).map(|u| u.address());
-    let reachable = addr.as_ref().is_some_and(|a| {
-        a.to_socket_addrs()
-            .ok()
-            .and_then(|mut it| it.next())
-            .is_some_and(|sa| TcpStream::connect_timeout(&sa, Duration::from_secs(1)).is_ok())
-    });
-    let shown = addr.unwrap_or_else(|| url.to_string());
-    Finding {
-        name: "database",
-        required,
-        ok: reachable,
-        detail: if reachable {
-            format!("PostgreSQL answers at {shown}")
-        } else if required {
-            format!("nothing answers at {shown}, and services of the workspace have a database")
-        } else {
-            format!("nothing answers at {shown} (only needed by services with `database = \"postgres\"`)")
-        },
-        hint: (!reachable).then(|| {
-            "start PostgreSQL (`pg_ctlcluster 15 main start`, or `docker run -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`), or set [database] url / DATABASE_URL".into()
-        }),
+fn broker(url: &str, required: bool) -> Finding {
+    Server {
+        name: "broker",
+        product: "RabbitMQ",
+        needed_when: "services use queues",
+        hint: "start RabbitMQ (`rabbitmq-server -detached`, or `docker run -p 5672:5672 rabbitmq:4`), or set AMQP_URL",
     }
+    .finding(url, amqp_host_port(url), required)
+}
+
+fn database(url: &str, required: bool) -> Finding {
+    Server {
+        name: "database",
+        product: "PostgreSQL",
+        needed_when: "services have `database = \"postgres\"`",
+        hint: "start PostgreSQL (`pg_ctlcluster 15 main start`, or `docker run -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`), or set [database] url / DATABASE_URL",
+    }
+    .finding(url, crate::workspace::url::PgUrl::parse(url).map(|u| u.address()), required)
 }
 
 /// `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`).

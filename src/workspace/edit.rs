@@ -107,15 +107,7 @@ impl ManifestEdit {
     /// Appends `value` to the list `key` of `[services.NAME]` unless it is there already;
     /// returns whether it was added.
     pub fn add_to_list(&mut self, name: &str, key: &str, value: &str) -> Result<bool> {
-        let table = self
-            .doc
-            .get_mut("services")
-            .and_then(|s| s.as_table_like_mut())
-            .and_then(|s| s.get_mut(name))
-            .and_then(Item::as_table_like_mut)
-            .ok_or_else(|| {
-                Error::new(format!("[services.{name}] is not a table in services.toml"))
-            })?;
+        let table = self.service_table(name)?;
         let item = table.entry(key).or_insert(value_item(Array::new()));
         let Some(array) = item.as_array_mut() else {
             return Err(
@@ -178,15 +170,7 @@ impl ManifestEdit {
 
     /// Sets `database = "postgres"` on `[services.NAME]`; returns whether it changed.
     pub fn set_database(&mut self, name: &str, database: DatabaseKind) -> Result<bool> {
-        let table = self
-            .doc
-            .get_mut("services")
-            .and_then(|s| s.as_table_like_mut())
-            .and_then(|s| s.get_mut(name))
-            .and_then(Item::as_table_like_mut)
-            .ok_or_else(|| {
-                Error::new(format!("[services.{name}] is not a table in services.toml"))
-            })?;
+        let table = self.service_table(name)?;
         if table.get("database").and_then(Item::as_str) == Some(database.as_str()) {
             return Ok(false);
         }
@@ -215,6 +199,16 @@ impl ManifestEdit {
             }
         }
         Ok(())
+    }
+
+    /// `[services.NAME]`, to change.
+    fn service_table(&mut self, name: &str) -> Result<&mut dyn toml_edit::TableLike> {
+        self.doc
+            .get_mut("services")
+            .and_then(|s| s.as_table_like_mut())
+            .and_then(|s| s.get_mut(name))
+            .and_then(Item::as_table_like_mut)
+            .ok_or_else(|| Error::new(format!("[services.{name}] is not a table in services.toml")))
     }
 
     pub fn finish(self) -> String {
