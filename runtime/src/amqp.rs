@@ -35,11 +35,12 @@
 //! - The connection is opened on first use (or up front by [`Publisher::connect`]) and
 //!   shared by clones; after it dropped, the next publish opens a new one.
 //!
-//! - Each message carries its own `message_id`, by which a returned (unroutable) message
-//!   is matched to the [`Confirm`] of the message it is: lapin hands a return to
-//!   whichever confirm of the broker's batch of acks it completes first, so a task of
-//!   the connection (its confirm driver) collects a batch's confirms and returns together
-//!   before it answers any of them.
+//! - Each message carries the publisher's own number for it (header `x-msvc-sequence`,
+//!   and the `message_id` unless [`Publisher::send_encoded`] gives one), by which a
+//!   returned (unroutable) message is matched to the [`Confirm`] of the message it is:
+//!   lapin hands a return to whichever confirm of the broker's batch of acks it
+//!   completes first, so a task of the connection (its confirm driver) collects a
+//!   batch's confirms and returns together before it answers any of them.
 //!
 //! lapin runs its I/O on a thread of its own: async tests that publish need
 //! `#[tokio::test(flavor = "multi_thread")]`.

@@ -116,6 +116,7 @@ impl Env {
 }
 
 /// `url` without its password, for messages: `amqp://guest@host/%2f`.
+#[cfg(feature = "amqp")]
 pub(crate) fn without_password(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -218,6 +219,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "amqp")]
     fn urls_in_messages_hide_the_password() {
         assert_eq!(
             without_password("amqp://guest:secret@host:5672/%2f"),
