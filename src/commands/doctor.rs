@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::printer::Printer;
 use crate::workspace::Workspace;
-use crate::workspace::model::{DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL};
+use crate::workspace::model::DEFAULT_AMQP_URL;
 
 #[derive(Debug, Serialize)]
 struct Finding {
@@ -38,14 +38,7 @@ pub fn run(cwd: &Path, printer: &Printer) -> Result<i32> {
     let uses_database = ws
         .as_ref()
         .is_some_and(|w| w.manifest.services_with_database().next().is_some());
-    let database_url = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| {
-            ws.as_ref()
-                .map_or(DEFAULT_DATABASE_URL, |w| w.manifest.database_url())
-                .to_string()
-        });
+    let (database_url, _) = crate::supervisor::database::server_url(ws.map(|w| &w.manifest));
 
     let mut findings = vec![
         tool(

@@ -337,11 +337,14 @@ fn plan_service_from(
 ) -> Result<()> {
     let kind = manifest.services[name].kind;
     let mut ctx = workspace_context(manifest, protos);
-    let apis = RestApis::read(plan.root(), manifest, plan);
-    let service =
-        ServiceContext::new(manifest, name, protos).with_samples(manifest, &apis, |queue| {
+    let mut service = ServiceContext::new(manifest, name, protos);
+    // Only a REST service's routes show samples; the peers' APIs are read for them alone.
+    if kind == Kind::Rest {
+        let apis = RestApis::read(plan.root(), manifest, plan);
+        service = service.with_samples(manifest, &apis, |queue| {
             message_is_new(plan, renderer, &ctx, queue)
         });
+    }
     ctx.insert("service", &service);
     let dir = service_dir(name);
     let dirs: Vec<&str> = kind_dirs(kind)

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::workspace::model::DEFAULT_DATABASE_URL;
 use crate::workspace::url::PgUrl;
 use crate::workspace::{Manifest, Workspace};
 
@@ -24,12 +25,15 @@ pub struct Databases {
     pub created: Vec<String>,
 }
 
-/// Where the server is, and from which setting.
-fn server_url(manifest: &Manifest) -> (String, &'static str) {
+/// Where the server is, and from which setting: `DATABASE_URL` in msvc's environment,
+/// else the manifest's `[database] url`, else the default (no workspace).
+pub fn server_url(manifest: Option<&Manifest>) -> (String, &'static str) {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => (url, "DATABASE_URL"),
         _ => (
-            manifest.database_url().to_owned(),
+            manifest
+                .map_or(DEFAULT_DATABASE_URL, Manifest::database_url)
+                .to_owned(),
             "services.toml [database] url",
         ),
     }
@@ -42,7 +46,7 @@ pub fn provision(ws: &Workspace, services: &[String]) -> Result<Option<Databases
         return Ok(None);
     }
     let manifest = &ws.manifest;
-    let (url, from) = server_url(manifest);
+    let (url, from) = server_url(Some(manifest));
     // Where a fix goes: the manifest's key, when the URL came from there.
     let at = (from != "DATABASE_URL").then(|| ws.locate(&["database", "url"]));
     let Some(server) = PgUrl::parse(&url) else {

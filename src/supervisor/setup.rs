@@ -202,6 +202,14 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
         });
     }
     for instance in &plan.instances {
+        let env = instance_env(
+            ws,
+            &plan,
+            instance,
+            amqp_url.as_deref(),
+            database_url(&instance.service),
+            &dotenv,
+        );
         let launch = match &instance.program {
             Program::Binary(name) => {
                 let Some(exe) = built.executables.get(name) else {
@@ -216,28 +224,14 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
                 Launch {
                     program: exe.display().to_string(),
                     args: Vec::new(),
-                    env: instance_env(
-                        ws,
-                        &plan,
-                        instance,
-                        amqp_url.as_deref(),
-                        database_url(&instance.service),
-                        &dotenv,
-                    ),
+                    env,
                     cwd: root.clone(),
                 }
             }
             Program::Shell(command) => Launch {
                 program: "/bin/sh".to_string(),
                 args: vec!["-c".to_string(), command.clone()],
-                env: instance_env(
-                    ws,
-                    &plan,
-                    instance,
-                    amqp_url.as_deref(),
-                    database_url(&instance.service),
-                    &dotenv,
-                ),
+                env,
                 cwd: root.clone(),
             },
         };

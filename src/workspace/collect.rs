@@ -263,48 +263,17 @@ fn read_tables(index: &ManifestIndex<'_>, out: &mut Vec<Diagnostic>) -> Loaded {
             shutdown_grace: None,
         }
     });
-    let broker = root.get("broker").and_then(|v| {
-        let b = read_struct::<Broker>(
-            index,
-            &["broker"],
-            v,
-            fields_of::<Broker>(),
-            "[broker]",
-            out,
-        );
-        if b.is_none() {
-            schema_errors = true;
-        }
-        b
-    });
-    let database = root.get("database").and_then(|v| {
-        let d = read_struct::<DatabaseSection>(
-            index,
-            &["database"],
-            v,
-            fields_of::<DatabaseSection>(),
-            "[database]",
-            out,
-        );
-        if d.is_none() {
-            schema_errors = true;
-        }
-        d
-    });
-    let deploy = root.get("deploy").and_then(|v| {
-        let d = read_struct::<DeploySection>(
-            index,
-            &["deploy"],
-            v,
-            fields_of::<DeploySection>(),
-            "[deploy]",
-            out,
-        );
-        if d.is_none() {
-            schema_errors = true;
-        }
-        d
-    });
+    let broker =
+        read_section::<Broker>(index, root.get("broker"), "broker", out, &mut schema_errors);
+    let database = read_section::<DatabaseSection>(
+        index,
+        root.get("database"),
+        "database",
+        out,
+        &mut schema_errors,
+    );
+    let deploy =
+        read_section::<DeploySection>(index, root.get("deploy"), "deploy", out, &mut schema_errors);
 
     let mut services = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
@@ -422,6 +391,27 @@ fn unknown_keys(
 }
 
 /// Reads one table as `T`, reporting unknown keys and the first schema error.
+/// An optional top-level table, `[key]`, read on its own: `None` when it is absent or
+/// does not read (which `schema_errors` then records).
+fn read_section<'de, T: Deserialize<'de>>(
+    index: &ManifestIndex<'de>,
+    value: Option<&Spanned<DeValue<'de>>>,
+    key: &str,
+    out: &mut Vec<Diagnostic>,
+    schema_errors: &mut bool,
+) -> Option<T> {
+    let read = read_struct::<T>(
+        index,
+        &[key],
+        value?,
+        fields_of::<T>(),
+        &format!("[{key}]"),
+        out,
+    );
+    *schema_errors |= read.is_none();
+    read
+}
+
 fn read_struct<'de, T: Deserialize<'de>>(
     index: &ManifestIndex<'de>,
     table_keys: &[&str],
