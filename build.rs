@@ -5,6 +5,7 @@
 fn main() {
     println!("cargo:rerun-if-changed=templates");
     println!("cargo:rerun-if-changed=templates-v1");
+    println!("cargo:rerun-if-changed=templates-v2");
     println!("cargo:rerun-if-changed=runtime/Cargo.toml");
     println!("cargo:rerun-if-changed=runtime/src");
 }

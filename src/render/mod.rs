@@ -62,9 +62,15 @@ impl Renderer {
 
     /// The embedded templates, or the workspace's overrides on top of them.
     pub fn for_workspace(root: &Path, manifest: &Manifest) -> Result<Self> {
+        Self::for_workspace_with(root, manifest, TemplateSet::embedded())
+    }
+
+    /// Like [`Renderer::for_workspace`], with `set` (an earlier version's templates) in
+    /// place of the current ones; the workspace's overrides still take precedence.
+    pub fn for_workspace_with(root: &Path, manifest: &Manifest, set: TemplateSet) -> Result<Self> {
         match &manifest.workspace.templates {
-            Some(dir) => Self::new(TemplateSet::with_overrides(&root.join(dir))?),
-            None => Self::new(TemplateSet::embedded()),
+            Some(dir) => Self::new(set.overridden_by(&root.join(dir))?),
+            None => Self::new(set),
         }
     }
 

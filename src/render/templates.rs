@@ -6,8 +6,16 @@ use std::path::{Path, PathBuf};
 use include_dir::{Dir, DirEntry, include_dir};
 
 use crate::error::{Error, Location, Result};
+use crate::workspace::model::TEMPLATE_VERSION;
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// The templates of earlier versions that the live render code can still render, each as
+/// the files that differ from the next version's: version `v` is version `v + 1` with
+/// the files of `templates-v{v}/` in place of its own. (Version 1 rendered with other
+/// code and has a frozen renderer of its own, in `upgrade::v1`.) A version that adds a
+/// template file needs a way to remove it again here before it lands.
+static DELTAS: &[(u32, Dir<'static>)] = &[(2, include_dir!("$CARGO_MANIFEST_DIR/templates-v2"))];
 
 /// Suffix every template file carries; stripped from the destination path.
 pub const TEMPLATE_SUFFIX: &str = ".tera";
@@ -41,9 +49,37 @@ impl TemplateSet {
         Self { templates }
     }
 
+    /// The templates template version `version` had, when the live render code renders
+    /// it: the current version, or an earlier one with its deltas applied.
+    pub fn of_version(version: u32) -> Option<Self> {
+        let oldest = DELTAS
+            .iter()
+            .map(|(v, _)| *v)
+            .min()
+            .unwrap_or(TEMPLATE_VERSION);
+        if !(oldest..=TEMPLATE_VERSION).contains(&version) {
+            return None;
+        }
+        let mut set = Self::embedded();
+        // Newest delta first: each takes its version back one step.
+        let mut deltas: Vec<&(u32, Dir<'static>)> = DELTAS.iter().collect();
+        deltas.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+        for (_, delta) in deltas.into_iter().filter(|(v, _)| *v >= version) {
+            let mut files = BTreeMap::new();
+            collect(delta, &mut files);
+            set.templates.extend(files);
+        }
+        Some(set)
+    }
+
     /// The embedded templates with every file found under `dir` taking precedence.
     pub fn with_overrides(dir: &Path) -> Result<Self> {
-        let mut set = Self::embedded();
+        Self::embedded().overridden_by(dir)
+    }
+
+    /// This set with every file found under `dir` taking precedence.
+    pub fn overridden_by(self, dir: &Path) -> Result<Self> {
+        let mut set = self;
         if !dir.is_dir() {
             return Err(Error::new(format!(
                 "template directory `{}` does not exist",

@@ -8,6 +8,7 @@ use super::files::{FileSet, Shape};
 use crate::deploy::k8s;
 use crate::error::Result;
 use crate::plan::{Ownership, WritePlan};
+use crate::render::templates::TemplateSet;
 use crate::render::{self, Renderer};
 use crate::workspace::model::{Kind, Manifest, TEMPLATE_VERSION, WorkspaceSection};
 use crate::workspace::proto::ProtoInfo;
@@ -22,9 +23,21 @@ pub fn render_current(
     protos: &BTreeMap<String, ProtoInfo>,
     shape: &Shape,
 ) -> Result<FileSet> {
+    render_with(root, manifest, protos, shape, TemplateSet::embedded())
+}
+
+/// Like [`render_current`], with the templates of `set`: an earlier version the live
+/// render code still renders (see [`TemplateSet::of_version`]).
+pub fn render_with(
+    root: &Path,
+    manifest: &Manifest,
+    protos: &BTreeMap<String, ProtoInfo>,
+    shape: &Shape,
+    set: TemplateSet,
+) -> Result<FileSet> {
     let mut manifest = manifest.clone();
     manifest.workspace.template_version = TEMPLATE_VERSION;
-    let renderer = Renderer::for_workspace(root, &manifest)?;
+    let renderer = Renderer::for_workspace_with(root, &manifest, set)?;
 
     let mut scaffold = WritePlan::new(root);
     render::plan_workspace(&mut scaffold, &renderer, &init_manifest(&manifest))?;

@@ -20,6 +20,8 @@ pub use self::files::{FileSet, RenderedFile, Shape};
 use self::merge::{Labels, merge};
 use crate::error::{Error, Result};
 use crate::plan::{Ownership, WritePlan, read_regular};
+use crate::render::templates::TemplateSet;
+use crate::render::{self, Renderer};
 use crate::workspace::edit::ManifestEdit;
 use crate::workspace::model::TEMPLATE_VERSION;
 use crate::workspace::proto::ProtoInfo;
@@ -129,6 +131,9 @@ pub struct Renders {
     pub base: FileSet,
     /// The files of the version it goes to.
     pub current: FileSet,
+    /// Whether msvc-owned files are generated again from the merged files (as `msvc
+    /// sync` would), so that they follow what the merge made of the user's files.
+    pub regenerate: bool,
 }
 
 /// Upgrades the workspace at `root` to [`TEMPLATE_VERSION`].
@@ -137,27 +142,61 @@ pub fn run(root: &Path, settings: &Settings) -> Result<Outcome> {
         let from = ws.manifest.workspace.template_version;
         let (base, shape) = render_version(from, ws, protos)?;
         let current = render_current(&ws.root, &ws.manifest, protos, &shape)?;
-        Ok(Renders { base, current })
+        Ok(Renders {
+            base,
+            current,
+            regenerate: true,
+        })
     })
 }
 
 /// The files template version `version` writes for the workspace, and the shape it most
-/// likely gave it, with the frozen renderer of that version.
+/// likely gave it: version 1 with its frozen renderer, later ones with their templates
+/// through the live render code.
 pub fn render_version(version: u32, ws: &Workspace, protos: &Protos) -> Result<(FileSet, Shape)> {
     match version {
         v1::VERSION => {
             let shape = v1::shape(&ws.root, &ws.manifest, protos)?;
             Ok((v1::render(&ws.root, &ws.manifest, protos, &shape)?, shape))
         }
-        _ => Err(Error::new(format!(
+        _ if version < TEMPLATE_VERSION => {
+            let Some(set) = TemplateSet::of_version(version) else {
+                return Err(unknown_version(version, ws));
+            };
+            let manifest = &ws.manifest;
+            let renderer = Renderer::for_workspace_with(&ws.root, manifest, set.clone())?;
+            // The services with templates of their own under `example/` in that version.
+            let names: BTreeSet<&str> = set
+                .iter()
+                .filter_map(|t| t.name.strip_prefix("example/")?.split('/').next())
+                .collect();
+            let names: Vec<&str> = names.into_iter().collect();
+            let shape = Shape::detect(&ws.root, manifest, &names, |name, example| {
+                let mut plan = WritePlan::new(&ws.root);
+                if example {
+                    render::plan_example_service(&mut plan, &renderer, manifest, name, protos)?;
+                } else {
+                    render::plan_service(&mut plan, &renderer, manifest, name, protos)?;
+                }
+                Ok(plan)
+            })?;
+            let base = current::render_with(&ws.root, manifest, protos, &shape, set)?;
+            Ok((base, shape))
+        }
+        _ => Err(unknown_version(version, ws)),
+    }
+}
+
+/// The error for a recorded version msvc has no templates of.
+fn unknown_version(version: u32, ws: &Workspace) -> Error {
+    Error::new(format!(
             "msvc cannot render template version {version}, so it cannot tell your changes from the template's"
         ))
         .at(ws.locate(&["workspace", "template_version"]))
         .hint(format!(
             "set `template_version` to the version the workspace was created with ({} to {TEMPLATE_VERSION} are known)",
             v1::VERSION
-        ))),
-    }
+        ))
 }
 
 /// Upgrades the workspace at `root` to version `to`, merging between the renders `renders`
@@ -183,11 +222,19 @@ pub fn upgrade_with(
         refuse_dirty(root)?;
     }
     let protos = ws.service_protos(&ws.manifest, &Disk(root))?;
-    let Renders { base, current } = renders(&ws, &protos)?;
-    let (changes, mut plan) = plan_changes(root, &base, &current, &Labels::upgrade(from, to));
+    let Renders {
+        base,
+        current,
+        regenerate,
+    } = renders(&ws, &protos)?;
+    let (mut changes, mut plan) = plan_changes(root, &base, &current, &Labels::upgrade(from, to));
     let mut edit = ManifestEdit::parse(&ws.text)?;
     edit.set_template_version(to)?;
-    plan.put(MANIFEST_FILE, edit.finish(), Ownership::Manifest);
+    let text = edit.finish();
+    plan.put(MANIFEST_FILE, text.clone(), Ownership::Manifest);
+    if regenerate {
+        regenerate_owned(&ws, &text, &mut plan, &mut changes)?;
+    }
     if !settings.dry_run {
         plan.apply()?;
     }
@@ -198,6 +245,39 @@ pub fn upgrade_with(
         changes,
         plan,
     }))
+}
+
+/// Generates msvc's files again over the merged ones: the current render made them from
+/// the user's files as they were on disk, and a merged `openapi.yaml` (a sample route
+/// the new version added) changes its callers' typed client. Those that change only
+/// here join the report as rewritten.
+fn regenerate_owned(
+    ws: &Workspace,
+    manifest_text: &str,
+    plan: &mut WritePlan,
+    changes: &mut Vec<FileChange>,
+) -> Result<()> {
+    let manifest = Workspace::parse(&ws.manifest_path, manifest_text)?;
+    let renderer = Renderer::for_workspace(&ws.root, &manifest)?;
+    let protos = ws.service_protos(&manifest, &*plan)?;
+    let reported: BTreeSet<PathBuf> = changes.iter().map(|c| c.path.clone()).collect();
+    crate::generate::plan_generated(plan, &renderer, &manifest, &protos)?;
+    for f in plan.files() {
+        let Some(text) = &f.new else { continue };
+        if f.path == Path::new(MANIFEST_FILE) || reported.contains(&f.path) {
+            continue;
+        }
+        if read_regular(&ws.root.join(&f.path)).as_deref() != Some(text.as_str()) {
+            changes.push(FileChange {
+                path: f.path.clone(),
+                action: FileAction::Rewritten,
+                ownership: Ownership::Generated,
+                conflicts: Vec::new(),
+            });
+        }
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
 }
 
 /// A services.toml from a newer msvc may not even parse here: its version is read first.

@@ -59,6 +59,7 @@ fn upgrade(root: &Path, base: &FileSet, current: &FileSet, settings: Settings) -
         Ok(Renders {
             base: base.clone(),
             current: current.clone(),
+            regenerate: false,
         })
     })
 }
@@ -432,7 +433,11 @@ fn version_1_fixtures_with_user_edits_merged_against_the_same_templates_keep_eve
         let outcome = upgrade_with(&root, 2, &Settings::default(), |ws, protos| {
             let (base, shape) = render_version(1, ws, protos)?;
             let current = v1::render(&ws.root, &ws.manifest, protos, &shape)?;
-            Ok(Renders { base, current })
+            Ok(Renders {
+                base,
+                current,
+                regenerate: false,
+            })
         })
         .unwrap();
         let Outcome::Upgraded(up) = outcome else {
@@ -447,4 +452,43 @@ fn version_1_fixtures_with_user_edits_merged_against_the_same_templates_keep_eve
         expected.remove(&manifest);
         assert_eq!(after, expected, "{name}");
     }
+}
+
+/// A workspace made by msvc at template version 2 (one service of each kind, a REST
+/// service calling the gRPC one and publishing, another calling it), without the runtime
+/// crate, which is msvc's version rather than the template's.
+fn v2_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade/v2/plain")
+}
+
+#[test]
+fn version_2_renders_its_fixture_byte_for_byte_through_its_delta() {
+    let root = v2_fixture();
+    let (ws, protos) = super::v1::tests::load(&root);
+    let (base, shape) = render_version(2, &ws, &protos).unwrap();
+    assert!(shape.examples.is_empty(), "{shape:?}");
+    let mut without_runtime = FileSet::new();
+    for (rel, f) in base.iter() {
+        if !rel.starts_with(crate::render::RUNTIME_DIR) {
+            without_runtime.insert(rel, f.text.clone(), f.ownership);
+        }
+    }
+    let problems = super::v1::tests::differences(&root, &without_runtime);
+    assert!(
+        problems.is_empty(),
+        "the templates of version 2 (templates/ with templates-v2/ in place) no longer \
+         render what msvc at version 2 wrote:\n{}",
+        problems.join("\n")
+    );
+    // And the current templates do not: the version was raised for a reason.
+    let current = render_current(&root, &ws.manifest, &protos, &shape).unwrap();
+    let changed: Vec<_> = current
+        .iter()
+        .filter(|(rel, f)| base.get(rel).is_some_and(|b| b.text != f.text))
+        .map(|(rel, _)| rel.to_path_buf())
+        .collect();
+    assert!(
+        changed.contains(&PathBuf::from("services/user-api/src/routes.rs")),
+        "{changed:?}"
+    );
 }

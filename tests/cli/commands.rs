@@ -290,9 +290,13 @@ fn templates_export_and_override_file_by_file() {
     let dir = s.ws().join("my-templates");
     fs_err::remove_dir_all(&dir).unwrap();
     s.write("my-templates/rest/src/routes.rs.tera", custom);
+    let version = format!(
+        "template_version = {}",
+        msvc::workspace::model::TEMPLATE_VERSION
+    );
     let m = s.read("services.toml").replace(
-        "template_version = 2",
-        "template_version = 2\ntemplates = \"my-templates\"",
+        &version,
+        &format!("{version}\ntemplates = \"my-templates\""),
     );
     s.write("services.toml", &m);
     s.ok(&["new", "user-api", "--rest"]);
@@ -307,10 +311,13 @@ fn templates_export_and_override_file_by_file() {
 fn a_broken_override_names_its_file() {
     let s = Scratch::with_workspace();
     s.write("tpl/rest/src/routes.rs.tera", "{{ service.nope }}\n");
-    let m = s.read("services.toml").replace(
-        "template_version = 2",
-        "template_version = 2\ntemplates = \"tpl\"",
+    let version = format!(
+        "template_version = {}",
+        msvc::workspace::model::TEMPLATE_VERSION
     );
+    let m = s
+        .read("services.toml")
+        .replace(&version, &format!("{version}\ntemplates = \"tpl\""));
     s.write("services.toml", &m);
     let out = s.run(&["new", "user-api", "--rest"]);
     assert_eq!(out.status.code(), Some(2));

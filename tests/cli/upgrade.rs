@@ -1,6 +1,6 @@
-//! `msvc upgrade` on copies of what msvc at template version 1 wrote
-//! (tests/fixtures/upgrade/v1). The merge rules themselves are tested in the library,
-//! on made-up versions (src/upgrade/tests.rs): this msvc has only one.
+//! `msvc upgrade` on copies of what msvc at template versions 1 and 2 wrote
+//! (tests/fixtures/upgrade/v1 and v2). The merge rules themselves are tested in the
+//! library, on made-up versions (src/upgrade/tests.rs).
 
 use std::path::Path;
 use std::process::Command;
@@ -273,4 +273,55 @@ fn example_from_template_version_1_upgrades_with_its_edits_and_passes() {
     let check = plain.run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     crate::generated::fmt_and_clippy(&plain.ws());
+}
+
+/// A copy of what msvc at template version 2 wrote (tests/fixtures/upgrade/v2/plain).
+fn v2_fixture() -> Scratch {
+    let s = Scratch::new();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade/v2/plain");
+    copy_dir(&from, &s.ws());
+    s
+}
+
+/// Version 2 to this one: a user's edit stays, a file the user never changed takes the
+/// new render (user-api's routes gain the samples of its relations), the runtime crate
+/// the fixture leaves out is written, and the workspace checks clean.
+#[test]
+fn a_version_2_workspace_upgrades_keeping_its_edits() {
+    let s = v2_fixture();
+    let store = s.read("services/user-api/src/store.rs").replace(
+        r#"format!("user {id}")"#,
+        r#"format!("the user numbered {id}")"#,
+    );
+    assert!(store.contains("the user numbered"), "the edit applies");
+    s.write("services/user-api/src/store.rs", &store);
+
+    let out = s.run(&["upgrade"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        s.read("services.toml")
+            .contains(&format!("template_version = {TEMPLATE_VERSION}")),
+        "{}",
+        s.read("services.toml")
+    );
+    assert_eq!(s.read("services/user-api/src/store.rs"), store);
+    let routes = s.read("services/user-api/src/routes.rs");
+    assert!(routes.contains("/peers/user-service/{id}"), "{routes}");
+    assert!(s.ws().join("crates/msvc-runtime/src/lib.rs").is_file());
+
+    let again = s.run(&["upgrade"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("nothing to upgrade"),
+        "{}",
+        stderr(&again)
+    );
+    let check = s.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
 }

@@ -15,7 +15,7 @@ mod generate;
 mod renderer;
 mod scaffold;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use self::renderer::Renderer;
@@ -82,65 +82,16 @@ pub fn shape(
 ) -> Result<Shape> {
     let manifest = at_version(manifest);
     let renderer = Renderer::for_workspace(root, &manifest)?;
-    let mut examples = BTreeSet::new();
-    for name in scaffold::EXAMPLE_SERVICES {
-        if manifest
-            .services
-            .get(name)
-            .is_none_or(|s| s.kind == Kind::Process)
-        {
-            continue;
-        }
-        let candidate = |example: bool| -> Result<WritePlan> {
+    Shape::detect(
+        root,
+        &manifest,
+        &scaffold::EXAMPLE_SERVICES,
+        |name, example| {
             let mut plan = WritePlan::new(root);
             scaffold::plan_service(&mut plan, &renderer, &manifest, name, protos, example)?;
             Ok(plan)
-        };
-        let mut plain = candidate(false)?;
-        let mut with_example = candidate(true)?;
-        if same_files(&plain, &with_example) {
-            continue;
-        }
-        plain.format_rust();
-        with_example.format_rust();
-        let paths: BTreeSet<&Path> = plain
-            .files()
-            .iter()
-            .chain(with_example.files())
-            .map(|f| f.path.as_path())
-            .collect();
-        if distance(root, &with_example, &paths) < distance(root, &plain, &paths) {
-            examples.insert(name.to_string());
-        }
-    }
-    Ok(Shape { examples })
-}
-
-fn same_files(a: &WritePlan, b: &WritePlan) -> bool {
-    a.files().len() == b.files().len()
-        && a.files().iter().all(|f| {
-            b.get(&f.path)
-                .is_some_and(|g| g.new == f.new && g.ownership == f.ownership)
-        })
-}
-
-/// How many lines the files on disk differ from a candidate render in, over `paths`: a
-/// file one side lacks counts all the lines of the other.
-fn distance(root: &Path, candidate: &WritePlan, paths: &BTreeSet<&Path>) -> usize {
-    paths
-        .iter()
-        .map(|rel| {
-            let disk = crate::plan::read_regular(&root.join(rel)).unwrap_or_default();
-            let rendered = candidate
-                .get(rel)
-                .and_then(|f| f.new.as_deref())
-                .unwrap_or_default();
-            similar::TextDiff::from_lines(disk.as_str(), rendered)
-                .iter_all_changes()
-                .filter(|c| c.tag() != similar::ChangeTag::Equal)
-                .count()
-        })
-        .sum()
+        },
+    )
 }
 
 /// The manifest as version 1 saw it: templates read `template_version`.

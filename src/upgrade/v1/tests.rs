@@ -50,7 +50,7 @@ fn files_on_disk(root: &Path) -> BTreeMap<PathBuf, String> {
 
 /// Where a render and the files on disk differ: missing, extra, and a diff of each
 /// file whose text differs.
-fn differences(root: &Path, rendered: &FileSet) -> Vec<String> {
+pub(crate) fn differences(root: &Path, rendered: &FileSet) -> Vec<String> {
     let disk = files_on_disk(root);
     let mut problems = Vec::new();
     let paths: BTreeSet<&Path> = disk
@@ -75,7 +75,7 @@ fn differences(root: &Path, rendered: &FileSet) -> Vec<String> {
     problems
 }
 
-fn load(root: &Path) -> (Workspace, crate::upgrade::Protos) {
+pub(crate) fn load(root: &Path) -> (Workspace, crate::upgrade::Protos) {
     let ws = Workspace::load(root).unwrap();
     let protos = ws.service_protos(&ws.manifest, &Disk(root)).unwrap();
     (ws, protos)
