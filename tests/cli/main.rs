@@ -8,6 +8,7 @@ mod example;
 mod generated;
 mod layers;
 mod layout;
+mod runtime_features;
 mod snapshots;
 mod support;
 mod test_command;
