@@ -11,9 +11,9 @@
 //!   broker's confirm and the delete.
 //! - The relay wakes on `NOTIFY msvc_outbox`, sent by [`enqueue`] and delivered at the
 //!   commit, and polls as a fallback ([`Relay::with_poll_interval`]).
-//! - Rows are taken with `FOR UPDATE SKIP LOCKED` under a lock per queue
-//!   (`pg_try_advisory_xact_lock`): replicas share the work queue by queue, and the
-//!   messages of one queue go out in the order they were enqueued.
+//! - A relay's round first takes a lock per queue (`pg_try_advisory_xact_lock`), then
+//!   the rows of the queues it holds: replicas share the work queue by queue, and the
+//!   messages of one queue go out in the order they were committed.
 //! - [`OutboxMetrics`] shows the backlog and the age of its oldest message.
 
 use std::{sync::Arc, time::Duration};
@@ -235,11 +235,24 @@ impl Relay {
     /// many were published.
     pub async fn relay_once(&self) -> Result<usize, OutboxError> {
         let mut tx = self.pool.begin().await?;
+        // The queues are locked first, in a statement of their own, so the rows are read
+        // with a snapshot taken after the locks: a relay that held a queue and committed
+        // while this one was scanning cannot leave an earlier row of it behind a later one.
+        let queues: Vec<String> = sqlx::query_scalar(
+            "SELECT queue FROM (SELECT DISTINCT queue FROM msvc_outbox) AS waiting
+             WHERE pg_try_advisory_xact_lock(hashtextextended('msvc_outbox:' || queue, 0))",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if queues.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
         let rows = sqlx::query(
             "SELECT seq, id, queue, body, headers FROM msvc_outbox
-             WHERE pg_try_advisory_xact_lock(hashtextextended('msvc_outbox:' || queue, 0))
-             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+             WHERE queue = ANY($1) ORDER BY seq LIMIT $2 FOR UPDATE",
         )
+        .bind(&queues)
         .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;

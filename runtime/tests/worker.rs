@@ -16,7 +16,7 @@ use std::{
 
 use common::{
     BROKER_ADDR, BROKER_URL, Proxy, Queues, WAIT, broker, closed_url, declare_plain, eventually,
-    ready_messages,
+    eventually_within, ready_messages,
 };
 use lapin::{
     BasicProperties, Channel, Connection,
@@ -1062,7 +1062,10 @@ async fn reconnects_after_the_broker_goes_away() {
     assert_eq!(worker.counter("processed", queue).await, 1);
 
     proxy.restore();
-    eventually("readyz back to 200", || worker.ready()).await;
+    // The worker may be in its longest reconnect wait (the backoff's cap is 30 s) when
+    // the broker comes back: a slow machine stretches the cut-off phase above.
+    let reconnect = WAIT + Duration::from_secs(30);
+    eventually_within("readyz back to 200", reconnect, || worker.ready()).await;
     eventually("second message", || async {
         worker.counter("processed", queue).await == 2
     })

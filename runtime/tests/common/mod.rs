@@ -168,12 +168,21 @@ async fn delete_queues(names: Vec<String>) -> lapin::Result<()> {
 }
 
 /// Waits until `check` holds, failing the test after [`WAIT`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + WAIT;
+    eventually_within(what, WAIT, check).await;
+}
+
+/// Waits until `check` holds, failing the test after `wait`.
+pub async fn eventually_within<F, Fut>(what: &str, wait: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + wait;
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
