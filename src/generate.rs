@@ -73,6 +73,18 @@ pub fn plan_generated(
             text,
             Ownership::Generated,
         );
+        // A service with a database is built again when its migrations change (a
+        // template version without one renders nothing).
+        if svc.database.is_some() {
+            let text = renderer.render("database/build.rs.tera", &ctx)?;
+            if !text.is_empty() {
+                plan.put(
+                    service_dir(name).join("build.rs"),
+                    text,
+                    Ownership::Generated,
+                );
+            }
+        }
         if svc.kind == Kind::Worker {
             let text = renderer.render("worker/src/routes.rs.tera", &ctx)?;
             plan.put(

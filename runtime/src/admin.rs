@@ -1,7 +1,7 @@
 //! Admin HTTP server (`/healthz`, `/readyz`, `/metrics`) for services whose main port is not HTTP.
 
 use std::sync::{
-    Arc,
+    Arc, Mutex,
     atomic::{AtomicBool, Ordering},
 };
 
@@ -18,10 +18,25 @@ use tokio::net::TcpListener;
 
 use crate::shutdown::Shutdown;
 
-/// Readiness flag shared between the service (which flips it) and `/readyz` (which reports it).
-#[derive(Clone, Debug, Default)]
+/// Readiness shared between the service (which flips it) and `/readyz` (which reports
+/// it). A service that waits on several things (its broker, its database) gives each a
+/// [`condition`](Self::condition) of its own: it is ready only while all of them are.
+#[derive(Clone, Debug)]
 pub struct Health {
-    ready: Arc<AtomicBool>,
+    /// The flag [`set_ready`](Self::set_ready) of this handle sets.
+    own: Arc<AtomicBool>,
+    /// Every flag of this readiness, this handle's among them.
+    all: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        let own = Arc::new(AtomicBool::new(false));
+        Self {
+            all: Arc::new(Mutex::new(vec![Arc::clone(&own)])),
+            own,
+        }
+    }
 }
 
 impl Health {
@@ -29,12 +44,31 @@ impl Health {
         Self::default()
     }
 
+    /// Sets this handle's condition: the service is ready once every condition is.
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
+        self.own.store(ready, Ordering::Release);
     }
 
+    /// Whether every condition is ready.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.flags().iter().all(|flag| flag.load(Ordering::Acquire))
+    }
+
+    /// A new condition of the same readiness, not ready until its handle says so.
+    #[must_use]
+    pub fn condition(&self) -> Self {
+        let own = Arc::new(AtomicBool::new(false));
+        self.flags().push(Arc::clone(&own));
+        Self {
+            own,
+            all: Arc::clone(&self.all),
+        }
+    }
+
+    fn flags(&self) -> std::sync::MutexGuard<'_, Vec<Arc<AtomicBool>>> {
+        self.all
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -95,5 +129,23 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             "cannot encode metrics".to_owned(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_while_every_condition_is() {
+        let health = Health::new();
+        let database = health.condition();
+        health.set_ready(true);
+        assert!(!health.is_ready(), "the database is not ready yet");
+        database.set_ready(true);
+        assert!(health.is_ready() && database.is_ready());
+        database.set_ready(false);
+        assert!(!health.is_ready(), "one condition down is enough");
+        assert!(!health.clone().is_ready(), "clones share the conditions");
     }
 }

@@ -35,8 +35,8 @@
 //! - The connection is opened on first use (or up front by [`Publisher::connect`]) and
 //!   shared by clones; after it dropped, the next publish opens a new one.
 //!
-//! - Each message carries the publisher's own number for it (header `x-msvc-sequence`,
-//!   and the `message_id` unless [`Publisher::send_encoded`] gives one), by which a
+//! - Each message carries a `message_id` (a random one unless [`Publisher::send_encoded`]
+//!   gives one) and the publisher's own number for it (header `x-msvc-sequence`), by which a
 //!   returned (unroutable) message is matched to the [`Confirm`] of the message it is:
 //!   lapin hands a return to whichever confirm of the broker's batch of acks it
 //!   completes first, so a task of the connection (its confirm driver) collects a
@@ -464,11 +464,11 @@ impl Publisher {
     }
 }
 
-/// What a message carries besides its body: its id (else the publisher's own number
-/// for it) and headers, such as a trace context.
+/// What a message carries besides its body: its id (else a random one) and headers,
+/// such as a trace context.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Envelope {
-    /// The AMQP `message_id`; the publisher numbers a message that has none.
+    /// The AMQP `message_id`; the publisher gives a message that has none a random one.
     pub message_id: Option<String>,
     /// Headers, as strings.
     pub headers: Vec<(String, String)>,
@@ -493,16 +493,32 @@ impl Envelope {
             SEQUENCE_HEADER.into(),
             AMQPValue::LongLongInt(sequence.cast_signed()),
         );
-        let id = self
-            .message_id
-            .clone()
-            .unwrap_or_else(|| sequence.to_string());
+        let id = self.message_id.clone().unwrap_or_else(unique_message_id);
         BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(PERSISTENT)
             .with_message_id(id.into())
             .with_headers(headers)
     }
+}
+
+/// An id no other message gets, 128 random bits in hex: an idempotent consumer (see
+/// `inbox`) must never take two messages for one, as numbers that restart with each
+/// connection would make it.
+fn unique_message_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    static KEYS: std::sync::OnceLock<(RandomState, RandomState)> = std::sync::OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = (
+        COUNT.fetch_add(1, Ordering::Relaxed),
+        nanos,
+        std::process::id(),
+    );
+    format!("{:016x}{:016x}", a.hash_one(seed), b.hash_one(seed))
 }
 
 /// Starts a persistent, mandatory `basic_publish` of `body` to `queue` with

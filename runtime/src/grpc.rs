@@ -184,11 +184,23 @@ impl<B: Body + Unpin> Body for MeteredBody<B> {
 pub struct GrpcServices {
     routes: tonic::service::Routes,
     names: Vec<&'static str>,
+    health: Option<crate::admin::Health>,
+    registry: Option<Registry>,
 }
 
 impl GrpcServices {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Serves with `health` (the server sets it ready once serving; give what else the
+    /// service waits for a [`condition`](crate::admin::Health::condition) of it) and the
+    /// metrics already in `registry` (the outbox's, say) beside the server's.
+    #[must_use]
+    pub fn with_admin(mut self, health: crate::admin::Health, registry: Registry) -> Self {
+        self.health = Some(health);
+        self.registry = Some(registry);
+        self
     }
 
     /// Adds a generated server (`FooServer::new(FooImpl)`).
@@ -226,10 +238,10 @@ pub async fn serve(
     use tonic::transport::{Server, server::TcpIncoming};
     use tonic_health::ServingStatus;
 
-    let mut registry = Registry::default();
+    let mut registry = services.registry.unwrap_or_default();
     let metrics = GrpcMetrics::new(&mut registry);
     let registry = std::sync::Arc::new(registry);
-    let health = crate::admin::Health::new();
+    let health = services.health.unwrap_or_default();
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in &services.names {

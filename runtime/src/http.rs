@@ -48,6 +48,8 @@ pub enum ApiError {
     BadGateway(&'static str),
     /// A service this one needs is down or too slow: worth retrying later.
     Unavailable(&'static str),
+    /// This service failed (its cause logged): a 500.
+    Internal(&'static str),
 }
 
 #[derive(Serialize)]
@@ -66,6 +68,7 @@ impl IntoResponse for ApiError {
             ),
             Self::BadGateway(what) => (StatusCode::BAD_GATEWAY, what.to_owned()),
             Self::Unavailable(what) => (StatusCode::SERVICE_UNAVAILABLE, what.to_owned()),
+            Self::Internal(what) => (StatusCode::INTERNAL_SERVER_ERROR, what.to_owned()),
         };
         (status, Json(ErrorBody { error })).into_response()
     }
@@ -232,12 +235,17 @@ impl Default for HttpMetrics {
 
 impl HttpMetrics {
     pub fn new() -> Self {
+        Self::in_registry(Registry::default())
+    }
+
+    /// The request metrics, registered beside what `registry` has already (the outbox's
+    /// gauges, say): `/metrics` shows them all.
+    pub fn in_registry(mut registry: Registry) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         // 1ms .. ~4s
         let durations = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 13))
         });
-        let mut registry = Registry::default();
         registry.register(
             "http_requests",
             "HTTP requests by method, route and status",

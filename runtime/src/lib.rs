@@ -44,6 +44,8 @@ pub mod testing;
 pub mod worker;
 
 pub use config::{ConfigError, Env, ServiceConfig};
+/// The metrics registry `/metrics` renders (prometheus-client's).
+pub use prometheus_client::registry::Registry;
 pub use service::main;
 pub use shutdown::Shutdown;
 

@@ -10,12 +10,15 @@ use std::{path::Path, time::Duration};
 use common::{Proxy, Queues, TestDb, WAIT, broker, eventually, postgres};
 use lapin::options::BasicGetOptions;
 use msvc_runtime::{
+    ServiceConfig,
     admin::Health,
-    amqp::Publisher,
+    amqp::{Envelope, Publisher},
+    config::Defaults,
     db::{self, DbConfig},
     inbox,
     outbox::{self, OutboxMetrics, Relay},
     shutdown,
+    worker::{self, HandlerError, Message, ProcessError, QueueConfig, Route, WorkerConfig},
 };
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
@@ -369,5 +372,157 @@ async fn readiness_follows_the_database() {
         .expect("stops on shutdown")
         .expect("task");
     pool.close().await;
+    test_db.drop_now().await;
+}
+
+/// The route of the inbox test's worker: writes the order its message names, in the
+/// transaction the worker gives it, and rejects the item `fails` after writing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Orders;
+
+impl Route for Orders {
+    const ALL: &'static [Self] = &[Orders];
+
+    fn queue(self) -> &'static str {
+        "orders"
+    }
+
+    async fn dispatch(self, mut message: Message<'_>) -> Result<(), ProcessError> {
+        let body: Value = serde_json::from_slice(message.payload)
+            .map_err(|e| ProcessError::Handler(HandlerError::Permanent(e.to_string())))?;
+        let item = body["item"].as_str().unwrap_or_default().to_owned();
+        sqlx::query("INSERT INTO orders (item) VALUES ($1)")
+            .bind(&item)
+            .execute(message.transaction()?)
+            .await
+            .map_err(|e| ProcessError::Handler(HandlerError::Transient(e.to_string())))?;
+        if item == "fails" {
+            let reason = "rejected after writing".to_owned();
+            return Err(ProcessError::Handler(HandlerError::Permanent(reason)));
+        }
+        Ok(())
+    }
+}
+
+/// A worker with a database handles each message in a transaction with the inbox: a
+/// message delivered twice with one id writes once, a failed handler's writes are rolled
+/// back with its inbox row, and a message without an id is handled in a transaction too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_a_database_applies_a_message_delivered_twice_once() {
+    let Some(conn) = broker().await else { return };
+    let Some((test_db, pool)) = migrated("inbox-worker").await else {
+        return;
+    };
+    let queues = Queues::new("inbox-worker", 1);
+    let queue = queues.name(0).to_owned();
+    let publisher = Publisher::lazy(common::BROKER_URL).expect("URL");
+    let sends = [
+        ("once", Some("m-1")),
+        ("once", Some("m-1")),
+        ("fails", Some("m-2")),
+    ];
+    for (item, id) in sends {
+        let envelope = Envelope {
+            message_id: id.map(str::to_owned),
+            headers: Vec::new(),
+        };
+        let body = serde_json::to_vec(&json!({ "item": item })).expect("JSON");
+        let confirm = publisher
+            .send_encoded(&queue, body.into(), &envelope)
+            .await
+            .expect("send");
+        confirm.confirmed().await.expect("confirmed");
+    }
+    // Two publishers' own messages, each the first of its connection.
+    for item in ["first of one", "first of another"] {
+        let other = Publisher::lazy(common::BROKER_URL).expect("URL");
+        let body = serde_json::to_vec(&json!({ "item": item })).expect("JSON");
+        let confirm = other
+            .send_encoded(&queue, body.into(), &Envelope::default())
+            .await
+            .expect("send");
+        confirm.confirmed().await.expect("confirmed");
+        other.close().await;
+    }
+    // A publisher of another kind, that sets no message id.
+    let channel = conn.create_channel().await.expect("channel");
+    channel
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            lapin::options::BasicPublishOptions::default(),
+            br#"{"item": "no id"}"#,
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .expect("publish");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind admin");
+    let admin = listener.local_addr().expect("admin addr");
+    let service = ServiceConfig::new(Defaults {
+        port: None,
+        admin_port: Some(admin.port()),
+        shutdown_grace: Duration::from_secs(5),
+    });
+    let config = WorkerConfig {
+        queues: vec![QueueConfig {
+            name: queue.clone(),
+            route: Orders,
+        }],
+        ..WorkerConfig::new("inbox-test", common::BROKER_URL)
+    }
+    .with_database(pool.clone(), migrator().await);
+    let (trigger, stop) = shutdown::channel();
+    let task = tokio::spawn(async move { worker::serve(&service, config, listener, stop).await });
+
+    let http = reqwest::Client::new();
+    let metrics = || async {
+        let res = http.get(format!("http://{admin}/metrics")).send().await;
+        match res {
+            Ok(res) => res.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    let series = |name: &str| format!("worker_messages_{name}_total{{queue=\"{queue}\"}} ");
+    let (processed, dead) = (series("processed"), series("dead_lettered"));
+    eventually("every delivery settled", || async {
+        let text = metrics().await;
+        text.contains(&format!("{processed}5")) && text.contains(&format!("{dead}1"))
+    })
+    .await;
+    let ready = http.get(format!("http://{admin}/readyz")).send().await;
+    assert_eq!(
+        ready.expect("readyz").status(),
+        200,
+        "broker and database up"
+    );
+
+    let items: Vec<String> = sqlx::query_scalar("SELECT item FROM orders ORDER BY item")
+        .fetch_all(&pool)
+        .await
+        .expect("orders");
+    assert_eq!(
+        items,
+        ["first of another", "first of one", "no id", "once"],
+        "once each; the failed write rolled back"
+    );
+    let handled: Vec<String> =
+        sqlx::query_scalar("SELECT message_id FROM msvc_inbox WHERE message_id LIKE 'm-%'")
+            .fetch_all(&pool)
+            .await
+            .expect("inbox");
+    assert_eq!(
+        handled,
+        ["m-1"],
+        "the committed one, not the rolled back one"
+    );
+
+    trigger.fire();
+    task.await.expect("task").expect("worker stops");
+    publisher.close().await;
+    pool.close().await;
+    queues.delete().await;
     test_db.drop_now().await;
 }

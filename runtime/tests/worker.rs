@@ -30,7 +30,7 @@ use msvc_runtime::{
     healthcheck,
     shutdown::{self, Trigger},
     worker::{
-        self, HandlerError, ProcessError, QueueConfig, Route, WorkerConfig,
+        self, HandlerError, Message, ProcessError, QueueConfig, Route, WorkerConfig,
         consumer::{
             ATTEMPTS_HEADER, ERROR_HEADER, ORIGINAL_QUEUE_HEADER, REASON_HEADER, dead_letter_queue,
             reason,
@@ -105,8 +105,8 @@ impl Route for Jobs {
         Job::QUEUE
     }
 
-    async fn dispatch(self, payload: &[u8]) -> Result<(), ProcessError> {
-        let job: Job = worker::decode(payload)?;
+    async fn dispatch(self, message: Message<'_>) -> Result<(), ProcessError> {
+        let job: Job = worker::decode(message.payload)?;
         handle(job).await.map_err(ProcessError::Handler)
     }
 }

@@ -46,6 +46,10 @@ pub struct ServiceContext {
     pub shutdown_grace_ms: u64,
     pub env: BTreeMap<String, String>,
     pub command: String,
+    /// Whether the service keeps its data in a database of its own (`database`).
+    pub database: bool,
+    /// Its database's URL where `DATABASE_URL` is unset; empty without a database.
+    pub database_url: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +60,28 @@ pub struct ResourceContext {
     pub pascal: String,
     /// `user`: module / variable name.
     pub snake: String,
+    /// `users`: the table of a service with a database.
+    pub table: String,
+}
+
+/// The table of a resource's records: its snake-case name in the plural (`users`,
+/// `addresses`, `categories`; `orders` as it is), which also keeps it clear of SQL's
+/// reserved words (`user`, `order`).
+fn table_name(snake: &str) -> String {
+    if let Some(stem) = snake.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+        && !stem.is_empty()
+    {
+        return format!("{stem}ies");
+    }
+    if snake.ends_with(['x', 'z']) || ["ss", "ch", "sh"].iter().any(|e| snake.ends_with(e)) {
+        return format!("{snake}es");
+    }
+    // A name in the plural already (`orders`) stays as it is.
+    if snake.ends_with('s') {
+        return snake.to_owned();
+    }
+    format!("{snake}s")
 }
 
 /// A service another one depends on.
@@ -112,6 +138,9 @@ pub struct WorkspaceContext {
     pub proto_modules: Vec<ModuleLine>,
     pub has_queues: bool,
     pub has_grpc: bool,
+    /// Whether a service msvc generates keeps its data in a database (the runtime's
+    /// `postgres` feature).
+    pub has_database: bool,
     /// REST services some other service depends on, with the API their clients get.
     pub rest_peers: Vec<RestPeer>,
 }
@@ -145,6 +174,7 @@ impl ServiceContext {
         let resource = ResourceContext {
             pascal: heck::ToPascalCase::to_pascal_case(resource_name.as_str()),
             snake: heck::ToSnakeCase::to_snake_case(resource_name.as_str()),
+            table: table_name(&heck::ToSnakeCase::to_snake_case(resource_name.as_str())),
             name: resource_name,
         };
         let port = svc.port.unwrap_or(0);
@@ -219,6 +249,11 @@ impl ServiceContext {
             shutdown_grace_ms: parse_duration_ms(&manifest.shutdown_grace(svc)).unwrap_or(10_000),
             env: svc.env.clone(),
             command: svc.command.clone().unwrap_or_default(),
+            database: svc.database.is_some(),
+            database_url: svc
+                .database
+                .and_then(|_| manifest.service_database_url(name))
+                .unwrap_or_default(),
         }
     }
 }
@@ -314,6 +349,9 @@ impl WorkspaceContext {
             broker_url: manifest.broker_url().to_string(),
             has_queues: !queues.is_empty(),
             has_grpc: services.iter().any(|s| s.kind == Kind::Grpc),
+            has_database: services
+                .iter()
+                .any(|s| s.database && s.kind != Kind::Process),
             proto_modules: module_tree(&protos_list),
             rest_peers: Vec::new(),
             services,
@@ -367,4 +405,37 @@ fn module_tree(protos: &[ProtoInfo]) -> Vec<ModuleLine> {
     let mut out = Vec::new();
     emit(&root, 0, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table_name;
+
+    #[test]
+    fn tables_are_plural() {
+        let tables: Vec<String> = [
+            "user",
+            "address",
+            "category",
+            "day",
+            "box",
+            "order_item",
+            "orders",
+        ]
+        .into_iter()
+        .map(table_name)
+        .collect();
+        assert_eq!(
+            tables,
+            [
+                "users",
+                "addresses",
+                "categories",
+                "days",
+                "boxes",
+                "order_items",
+                "orders"
+            ]
+        );
+    }
 }

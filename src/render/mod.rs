@@ -152,10 +152,16 @@ fn fits_layout(value: &tera::Value) -> bool {
         return items.iter().all(fits_layout);
     }
     if let Some(map) = value.as_map() {
-        return map.values().all(fits_layout);
+        return map
+            .iter()
+            .all(|(key, v)| ANY_LENGTH.iter().any(|k| key.as_str() == Some(k)) || fits_layout(v));
     }
     true
 }
+
+/// Context entries the templates lay out at whatever length (a constant's value goes on
+/// a line of its own when it would not fit beside its name).
+const ANY_LENGTH: [&str; 1] = ["database_url"];
 
 fn template_error(name: &str, origin: &Origin, err: tera::Error) -> Error {
     let mut e = Error::new(format!("template `{name}` failed")).source(err);

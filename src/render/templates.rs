@@ -13,9 +13,12 @@ static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 /// The templates of earlier versions that the live render code can still render, each as
 /// the files that differ from the next version's: version `v` is version `v + 1` with
 /// the files of `templates-v{v}/` in place of its own. (Version 1 rendered with other
-/// code and has a frozen renderer of its own, in `upgrade::v1`.) A version that adds a
-/// template file needs a way to remove it again here before it lands.
-static DELTAS: &[(u32, Dir<'static>)] = &[(2, include_dir!("$CARGO_MANIFEST_DIR/templates-v2"))];
+/// code and has a frozen renderer of its own, in `upgrade::v1`.) A template a version
+/// did not have is an empty file in its delta: it renders nothing, so writes nothing.
+static DELTAS: &[(u32, Dir<'static>)] = &[
+    (2, include_dir!("$CARGO_MANIFEST_DIR/templates-v2")),
+    (3, include_dir!("$CARGO_MANIFEST_DIR/templates-v3")),
+];
 
 /// Suffix every template file carries; stripped from the destination path.
 pub const TEMPLATE_SUFFIX: &str = ".tera";

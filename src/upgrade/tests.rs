@@ -492,3 +492,42 @@ fn version_2_renders_its_fixture_byte_for_byte_through_its_delta() {
         "{changed:?}"
     );
 }
+
+fn v3_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade/v3/plain")
+}
+
+/// Version 3 had `database = "postgres"` in the manifest and nothing in the code: its
+/// delta (templates-v3/) holds the templates as they were, and empty files for those it
+/// did not have (the migrations, a service's build.rs).
+#[test]
+fn version_3_renders_its_fixture_byte_for_byte_through_its_delta() {
+    let root = v3_fixture();
+    let (ws, protos) = super::v1::tests::load(&root);
+    let (base, shape) = render_version(3, &ws, &protos).unwrap();
+    let mut without_runtime = FileSet::new();
+    for (rel, f) in base.iter() {
+        if !rel.starts_with(crate::render::RUNTIME_DIR) {
+            without_runtime.insert(rel, f.text.clone(), f.ownership);
+        }
+    }
+    let problems = super::v1::tests::differences(&root, &without_runtime);
+    assert!(
+        problems.is_empty(),
+        "the templates of version 3 (templates/ with templates-v3/ in place) no longer \
+         render what msvc at version 3 wrote:\n{}",
+        problems.join("\n")
+    );
+    // The current templates give the services with a database their code.
+    let current = render_current(&root, &ws.manifest, &protos, &shape).unwrap();
+    for added in [
+        "services/orders/migrations/0001_init.sql",
+        "services/orders/build.rs",
+        "services/mailer/migrations/0001_init.sql",
+    ] {
+        assert!(
+            current.get(Path::new(added)).is_some() && base.get(Path::new(added)).is_none(),
+            "{added}"
+        );
+    }
+}

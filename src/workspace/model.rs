@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The template set the services of a new workspace are rendered with.
-pub const TEMPLATE_VERSION: u32 = 3;
+pub const TEMPLATE_VERSION: u32 = 4;
 
 /// The broker URL used when the manifest declares none.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -326,6 +326,13 @@ impl Manifest {
     /// The database a service owns: `WORKSPACE_SERVICE` in snake case (`shop_user_api`).
     pub fn database_name(&self, service: &str) -> String {
         heck::ToSnakeCase::to_snake_case(format!("{}_{service}", self.workspace.name).as_str())
+    }
+
+    /// The URL of the database `service` owns on the workspace's server, or `None` when
+    /// `[database] url` does not parse (a diagnostic of its own).
+    pub fn service_database_url(&self, service: &str) -> Option<String> {
+        let server = super::url::PgUrl::parse(self.database_url())?;
+        Some(server.with_database(&self.database_name(service)))
     }
 
     /// The services that keep their data in a database, in name order.

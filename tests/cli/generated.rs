@@ -113,6 +113,27 @@ fn generated_workspace_builds_lints_and_passes_its_tests() {
         "syntax = \"proto3\";\npackage billing.v1;\nimport \"google/protobuf/empty.proto\";\nservice Billing {\n  rpc Charge(ChargeRequest) returns (ChargeReply);\n  rpc Watch(google.protobuf.Empty) returns (stream ChargeReply);\n  rpc Upload(stream ChargeRequest) returns (google.protobuf.Empty);\n  rpc Chat(stream ChargeRequest) returns (stream ChargeReply);\n}\nmessage ChargeRequest { int64 cents = 1; }\nmessage ChargeReply { string id = 1; }\n",
     );
     s.ok(&["new", "billing", "--grpc", "--proto", "../billing.proto"]);
+    // Each kind with a database: their tests create databases of their own, and the
+    // REST service's publish and the worker's handler go through the outbox and inbox.
+    s.ok(&["new", "accounts", "--grpc", "--db", "postgres"]);
+    s.ok(&[
+        "new",
+        "ledger",
+        "--rest",
+        "--db",
+        "postgres",
+        "--publishes",
+        "ledger_entry",
+    ]);
+    s.ok(&[
+        "new",
+        "ledger-worker",
+        "--worker",
+        "--db",
+        "postgres",
+        "--consumes",
+        "ledger_entry",
+    ]);
     let ws = s.ws();
 
     if let Some(compose) = compose_binary() {

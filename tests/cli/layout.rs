@@ -82,6 +82,9 @@ enum System {
     GrpcProto,
     /// A worker consuming two queues.
     Worker,
+    /// Each kind with a database: a gRPC service from the default proto, a REST
+    /// service publishing to two queues through the outbox, a worker consuming them.
+    Database,
 }
 
 impl System {
@@ -90,7 +93,16 @@ impl System {
     fn ordinary_up_to(self) -> usize {
         match self {
             Self::Rest | Self::Worker => CLEAN_NAMES_UP_TO - "_URL".len(),
-            Self::Grpc | Self::GrpcProto => CLEAN_NAMES_UP_TO - "_server".len(),
+            Self::Grpc | Self::GrpcProto | Self::Database => CLEAN_NAMES_UP_TO - "_server".len(),
+        }
+    }
+
+    /// The longest names the sweep renders: well past the limit, and for services with
+    /// a database short of the 63 characters of a database's name (`WORKSPACE_SERVICE`).
+    fn longest(self) -> usize {
+        match self {
+            Self::Database => 30,
+            _ => CLEAN_NAMES_UP_TO + 12,
         }
     }
 
@@ -127,13 +139,18 @@ impl System {
                     args(&["link", &caller, "--publishes", &queues]),
                 ]
             }
+            Self::Database => {
+                let grpc = grpc_name(len);
+                let db = ["--db", "postgres"];
+                vec![
+                    args(&[&["new", &grpc, "--grpc"][..], &db].concat()),
+                    args(&[&["new", &caller, "--rest", "--publishes", &queues][..], &db].concat()),
+                    args(&[&["new", &name('k', len, true), "--worker"][..], &db].concat()),
+                    args(&["link", &name('k', len, true), "--consumes", &queues]),
+                ]
+            }
             Self::Grpc => {
-                // `gx-service`: the proto's service is then `GxService`, not `…ServiceService`.
-                let grpc = if len < 10 {
-                    name('g', len, true)
-                } else {
-                    format!("{}-service", name('g', len - "-service".len(), false))
-                };
+                let grpc = grpc_name(len);
                 vec![
                     args(&["new", &grpc, "--grpc"]),
                     args(&[
@@ -173,6 +190,15 @@ impl System {
     }
 }
 
+/// `gx-service`: the proto's service is then `GxService`, not `…ServiceService`.
+fn grpc_name(len: usize) -> String {
+    if len < 10 {
+        name('g', len, true)
+    } else {
+        format!("{}-service", name('g', len - "-service".len(), false))
+    }
+}
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|a| (*a).to_owned()).collect()
 }
@@ -197,7 +223,7 @@ fn fmt_check(ws: &Path, what: &str) {
 fn sweep(system: System) {
     let s = Scratch::new();
     let (rustfmt, log) = counting_rustfmt(s.path());
-    for len in 1..=CLEAN_NAMES_UP_TO + 12 {
+    for len in 1..=system.longest() {
         let before = runs(&log);
         let root = s.path().join(format!("len{len}"));
         let (ws, commands) = system.render(&root, &rustfmt, len);
@@ -236,6 +262,11 @@ fn grpc_services_from_a_streaming_proto_render_rustfmt_clean_at_every_name_lengt
 #[test]
 fn workers_render_rustfmt_clean_at_every_name_length() {
     sweep(System::Worker);
+}
+
+#[test]
+fn services_with_a_database_render_rustfmt_clean_at_every_name_length() {
+    sweep(System::Database);
 }
 
 #[test]

@@ -107,6 +107,48 @@ fn worker_service() {
     });
 }
 
+/// Each kind made with `--db postgres`: its store on a table of its database, the
+/// migration that creates it, the wiring that migrates at start, the outbox behind the
+/// REST service's publish and the inbox behind the worker's handler, and tests on a
+/// database of their own.
+#[test]
+fn services_with_a_database() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "user-service", "--grpc", "--db", "postgres"]);
+    s.ok(&[
+        "new",
+        "orders",
+        "--rest",
+        "--db",
+        "postgres",
+        "--publishes",
+        "order_created",
+    ]);
+    s.ok(&[
+        "new",
+        "mailer",
+        "--worker",
+        "--db",
+        "postgres",
+        "--consumes",
+        "order_created",
+    ]);
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "with_database",
+            dump_tree(
+                &s.ws(),
+                &[
+                    "services/",
+                    "crates/contracts/Cargo.toml",
+                    "Cargo.toml",
+                    "services.toml"
+                ]
+            )
+        );
+    });
+}
+
 #[test]
 fn manifest_and_compose_diffs() {
     let s = Scratch::with_workspace();

@@ -325,3 +325,37 @@ fn a_version_2_workspace_upgrades_keeping_its_edits() {
     let check = s.run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
 }
+
+/// Version 3 to this one: the services that version 3 recorded `database = "postgres"`
+/// for, with no code using it, get their store on a table, a first migration and the
+/// wiring that runs it; the others keep what they had, and the workspace checks clean.
+#[test]
+fn a_version_3_workspace_gives_its_services_with_a_database_their_code() {
+    let s = Scratch::new();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade/v3/plain");
+    copy_dir(&from, &s.ws());
+    let out = s.run(&["upgrade"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let migration = s.read("services/orders/migrations/0001_init.sql");
+    assert!(migration.contains("CREATE TABLE orders"), "{migration}");
+    assert!(
+        s.read("services/orders/src/store.rs")
+            .contains("FROM orders WHERE id = $1")
+    );
+    assert!(
+        s.read("services/orders/Cargo.toml")
+            .contains("sqlx.workspace = true")
+    );
+    assert!(
+        s.read("services/mailer/src/handler.rs")
+            .contains("INSERT INTO received_messages")
+    );
+    assert!(
+        s.read("services/users/src/wiring.rs")
+            .contains("sqlx::migrate!()")
+    );
+    assert!(!s.ws().join("services/user-api/migrations").exists());
+    assert!(!s.read("services/user-api/src/store.rs").contains("sqlx"));
+    let check = s.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+}

@@ -47,7 +47,7 @@ use lapin::{
 };
 use tokio::task::JoinSet;
 
-use super::{HandlerError, QueueConfig, Route, WorkerConfig, metrics::Metrics, probe};
+use super::{HandlerError, Message, QueueConfig, Route, WorkerConfig, metrics::Metrics, probe};
 use crate::{
     admin::Health,
     amqp::QueueMessage,
@@ -326,7 +326,38 @@ struct Deliveries<R> {
     /// known to be stored before the original is acked.
     publisher: Channel,
     metrics: Metrics,
+    /// Where each message is handled in a transaction with the inbox.
+    #[cfg(feature = "postgres")]
+    database: Option<sqlx::PgPool>,
 }
+
+/// What running a delivery's handler came to.
+enum Handled {
+    Ran(Result<(), ProcessError>),
+    /// Its id is in the inbox: it was handled before, and is acked again.
+    #[cfg(feature = "postgres")]
+    Duplicate(String),
+    /// The database could not be reached: requeued, and not counted as an attempt.
+    #[cfg(feature = "postgres")]
+    Unavailable(String),
+}
+
+#[cfg(feature = "postgres")]
+impl Handled {
+    fn database_failure(error: &sqlx::Error) -> Self {
+        if crate::db::is_unreachable(error) {
+            Self::Unavailable(error.to_string())
+        } else {
+            let reason = format!("database: {error}");
+            Self::Ran(Err(ProcessError::Handler(HandlerError::Transient(reason))))
+        }
+    }
+}
+
+/// How long a delivery waits before it is requeued because the database is down, so a
+/// worker does not spin on its queue meanwhile.
+#[cfg(feature = "postgres")]
+const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(1);
 
 /// How a delivery's handling ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,6 +422,8 @@ impl<R: Route> QueueConsumer<R> {
                 max_attempts: config.max_attempts,
                 publisher,
                 metrics: metrics.clone(),
+                #[cfg(feature = "postgres")]
+                database: config.database.as_ref().map(|d| d.pool.clone()),
             }),
         })
     }
@@ -526,16 +559,34 @@ impl<R: Route> Deliveries<R> {
             return Ok(Settled::Done);
         }
         let metrics = &self.metrics;
-        // A panicking handler is an ordinary transient failure.
-        let result = AssertUnwindSafe(self.route.dispatch(&delivery.data))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| {
-                Err(ProcessError::Handler(HandlerError::Transient(format!(
-                    "handler panicked: {}",
-                    panic_message(&*panic)
-                ))))
-            });
+        // Without a database, running the handler is the only outcome.
+        #[cfg_attr(
+            not(feature = "postgres"),
+            allow(clippy::infallible_destructuring_match)
+        )]
+        let result = match self.handle(&delivery).await {
+            Handled::Ran(result) => result,
+            #[cfg(feature = "postgres")]
+            Handled::Duplicate(id) => {
+                tracing::info!(
+                    queue,
+                    message_id = id,
+                    "handled before; acknowledging it again"
+                );
+                return Ok(Settled::Succeeded);
+            }
+            #[cfg(feature = "postgres")]
+            Handled::Unavailable(error) => {
+                tracing::warn!(queue, %error, "the database is unreachable; requeueing");
+                tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+                let requeue = BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                };
+                delivery.nack(requeue).await?;
+                return Ok(Settled::Done);
+            }
+        };
 
         let recorded = recorded_attempts(&delivery.properties);
         match result {
@@ -585,6 +636,66 @@ impl<R: Route> Deliveries<R> {
             }
         }
         Ok(Settled::Done)
+    }
+
+    /// Runs the delivery's handler: in a transaction with the inbox when the worker has
+    /// a database, on its own otherwise.
+    async fn handle(&self, delivery: &Delivery) -> Handled {
+        let id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ShortString::as_str);
+        #[cfg(feature = "postgres")]
+        if let Some(pool) = &self.database {
+            return self.handle_in_transaction(pool, delivery, id).await;
+        }
+        Handled::Ran(self.run(Message::new(&delivery.data, id)).await)
+    }
+
+    /// The handler's result; a panicking handler is an ordinary transient failure.
+    async fn run(&self, message: Message<'_>) -> Result<(), ProcessError> {
+        AssertUnwindSafe(self.route.dispatch(message))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(ProcessError::Handler(HandlerError::Transient(format!(
+                    "handler panicked: {}",
+                    panic_message(&*panic)
+                ))))
+            })
+    }
+
+    /// Begins a transaction that records the message's id in the inbox (a message
+    /// without an id cannot be told from a redelivery: it runs in a plain transaction),
+    /// runs the handler in it and commits it if the handler succeeded: the ack follows.
+    #[cfg(feature = "postgres")]
+    async fn handle_in_transaction(
+        &self,
+        pool: &sqlx::PgPool,
+        delivery: &Delivery,
+        id: Option<&str>,
+    ) -> Handled {
+        let began = match id {
+            Some(id) => crate::inbox::begin(pool, self.queue.as_str(), id).await,
+            None => pool.begin().await.map(Some),
+        };
+        let mut tx = match began {
+            Ok(Some(tx)) => tx,
+            Ok(None) => return Handled::Duplicate(id.unwrap_or_default().to_owned()),
+            Err(e) => return Handled::database_failure(&e),
+        };
+        let mut message = Message::new(&delivery.data, id);
+        message.transaction = Some(&mut *tx);
+        let result = self.run(message).await;
+        if result.is_err() {
+            // Dropping it rolls back what the handler wrote, and the inbox row.
+            return Handled::Ran(result);
+        }
+        match tx.commit().await {
+            Ok(()) => Handled::Ran(Ok(())),
+            Err(e) => Handled::database_failure(&e),
+        }
     }
 
     async fn dead_letter(

@@ -64,8 +64,58 @@ pub trait Route: Copy + fmt::Debug + PartialEq + Send + Sync + 'static {
     /// The queue the `contracts` crate assigns to this route's message type.
     fn queue(self) -> &'static str;
 
-    /// Decodes `payload` as this route's message type and runs its handler.
-    fn dispatch(self, payload: &[u8]) -> impl Future<Output = Result<(), ProcessError>> + Send;
+    /// Decodes the message's payload as this route's message type and runs its handler.
+    fn dispatch(
+        self,
+        message: Message<'_>,
+    ) -> impl Future<Output = Result<(), ProcessError>> + Send;
+}
+
+/// One delivery as a route's handler gets it: the payload, the publisher's message id,
+/// and, for a worker with a database, the transaction the handler writes in.
+#[derive(Debug)]
+pub struct Message<'a> {
+    /// The message's body, JSON of the route's type.
+    pub payload: &'a [u8],
+    /// The AMQP `message_id`, when the publisher set one (the outbox always does).
+    pub id: Option<&'a str>,
+    #[cfg(feature = "postgres")]
+    transaction: Option<&'a mut sqlx::PgConnection>,
+}
+
+impl<'a> Message<'a> {
+    /// A message with no transaction (a worker without a database, or a test).
+    pub fn new(payload: &'a [u8], id: Option<&'a str>) -> Self {
+        Self {
+            payload,
+            id,
+            #[cfg(feature = "postgres")]
+            transaction: None,
+        }
+    }
+
+    /// The transaction the message is handled in (see [`inbox`](crate::inbox)): what the
+    /// handler writes there is committed, with the message's id in the inbox, before the
+    /// message is acknowledged, and rolled back if it fails. A worker that was given no
+    /// database has none: that is a permanent error.
+    #[cfg(feature = "postgres")]
+    pub fn transaction(&mut self) -> Result<&mut sqlx::PgConnection, ProcessError> {
+        self.transaction.as_deref_mut().ok_or_else(|| {
+            ProcessError::Handler(HandlerError::Permanent(
+                "this worker was started without a database (WorkerConfig::with_database)"
+                    .to_owned(),
+            ))
+        })
+    }
+}
+
+/// A worker's database: the pool its handlers' transactions come from, and its
+/// migrations, applied at start (see [`db::start`](crate::db::start)).
+#[cfg(feature = "postgres")]
+#[derive(Clone, Debug)]
+pub struct WorkerDatabase {
+    pub pool: sqlx::PgPool,
+    pub migrator: &'static sqlx::migrate::Migrator,
 }
 
 /// One queue to consume and the route (message type and handler) for its messages.
@@ -99,6 +149,10 @@ pub struct WorkerConfig<R> {
     /// `WORKER_CONCURRENCY`: deliveries of each queue handled at once.
     pub concurrency: usize,
     pub max_attempts: u32,
+    /// With a database, every message is handled in a transaction that records its id in
+    /// the inbox, so a redelivered message is acknowledged without running its handler.
+    #[cfg(feature = "postgres")]
+    pub database: Option<WorkerDatabase>,
 }
 
 impl<R: Route> WorkerConfig<R> {
@@ -111,7 +165,23 @@ impl<R: Route> WorkerConfig<R> {
             prefetch: PREFETCH,
             concurrency: CONCURRENCY,
             max_attempts: MAX_ATTEMPTS,
+            #[cfg(feature = "postgres")]
+            database: None,
         }
+    }
+
+    /// Handles each message in a transaction of `pool`'s, recording its id in the inbox
+    /// (see [`Message::transaction`]); `migrator` runs at start, and `/readyz` follows the
+    /// database too.
+    #[cfg(feature = "postgres")]
+    #[must_use]
+    pub fn with_database(
+        mut self,
+        pool: sqlx::PgPool,
+        migrator: &'static sqlx::migrate::Migrator,
+    ) -> Self {
+        self.database = Some(WorkerDatabase { pool, migrator });
+        self
     }
 
     /// Reads `AMQP_URL`, `WORKER_PREFETCH` and `WORKER_CONCURRENCY` over [`Self::new`].
@@ -160,6 +230,15 @@ pub async fn serve<R: Route>(
 
     tracing::info!(admin = %admin_listener.local_addr()?, "listening");
 
+    #[cfg(feature = "postgres")]
+    if let Some(database) = &worker.database {
+        crate::db::start(
+            database.pool.clone(),
+            database.migrator,
+            health.condition(),
+            shutdown.clone(),
+        );
+    }
     let consumer = consumer::run(Arc::new(worker), health.clone(), metrics, shutdown.clone());
     let admin = admin::serve(admin_listener, health, registry, shutdown.clone());
 
@@ -200,7 +279,7 @@ mod tests {
         fn queue(self) -> &'static str {
             "orders"
         }
-        async fn dispatch(self, _: &[u8]) -> Result<(), ProcessError> {
+        async fn dispatch(self, _: Message<'_>) -> Result<(), ProcessError> {
             Ok(())
         }
     }
