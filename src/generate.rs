@@ -59,6 +59,8 @@ pub fn plan_generated(
     // part of the context is built once: per service it would make the render quadratic
     // in the number of services.
     let mut ws_only: Option<tera::Context> = None;
+    // Whether a service's code uses its database (not at a template version before it).
+    let mut with_sqlx = false;
     for (name, svc) in &manifest.services {
         if svc.kind == Kind::Process {
             continue;
@@ -83,6 +85,8 @@ pub fn plan_generated(
                     text,
                     Ownership::Generated,
                 );
+                plan_database_of(plan, name)?;
+                with_sqlx = true;
             }
         }
         if svc.kind == Kind::Worker {
@@ -101,7 +105,7 @@ pub fn plan_generated(
             Ownership::Generated,
         );
     }
-    plan_members(plan, renderer, manifest)?;
+    plan_members(plan, renderer, manifest, with_sqlx)?;
     crate::deploy::plan_existing(plan, renderer, manifest)?;
     // Last, over everything the command rendered (service files planned before too),
     // unless the templates' own layout is already rustfmt's for what they were given.
@@ -150,8 +154,15 @@ fn rest_peers(plan: &WritePlan, manifest: &Manifest) -> Result<Vec<context::Rest
     Ok(peers)
 }
 
-/// Sets `workspace.members` of the root Cargo.toml, keeping everything else the user wrote.
-fn plan_members(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) -> Result<()> {
+/// Sets `workspace.members` of the root Cargo.toml, keeping everything else the user
+/// wrote, and adds the dependencies msvc's code needs when missing (sqlx when
+/// `with_sqlx`, for the services whose code uses their database).
+fn plan_members(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    manifest: &Manifest,
+    with_sqlx: bool,
+) -> Result<()> {
     let rel = Path::new("Cargo.toml");
     let text = if let Some(t) = plan.read_text(rel) {
         t
@@ -176,6 +187,9 @@ fn plan_members(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) 
         );
     }
     ensure_runtime_dependency(&mut doc, &plan.root().join(rel))?;
+    if with_sqlx {
+        ensure_sqlx_dependency(&mut doc);
+    }
     let ws = doc
         .get_mut("workspace")
         .and_then(|w| w.as_table_like_mut())
@@ -203,6 +217,71 @@ fn plan_members(plan: &mut WritePlan, renderer: &Renderer, manifest: &Manifest) 
     }
     plan.put(rel, doc.to_string(), Ownership::Generated);
     Ok(())
+}
+
+/// What the wiring of a service with a database needs in the service's own files, for
+/// one that did not have a database when it was made (`msvc link NAME --db postgres`, or
+/// `database` written into services.toml): `sqlx` among its dependencies, and a first
+/// migration when `migrations/` has none.
+fn plan_database_of(plan: &mut WritePlan, name: &str) -> Result<()> {
+    let dir = service_dir(name);
+    let manifest_rel = dir.join("Cargo.toml");
+    if let Some(text) = plan.read_text(&manifest_rel) {
+        let mut doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
+            Error::new(format!("{} is not valid TOML: {e}", manifest_rel.display()))
+                .at(Location::file(plan.root().join(&manifest_rel)))
+                .hint("fix it; msvc adds `sqlx.workspace = true` to a service with a database")
+        })?;
+        let deps = doc
+            .entry("dependencies")
+            .or_insert_with(toml_edit::table)
+            .as_table_like_mut();
+        if let Some(deps) = deps
+            && deps.get("sqlx").is_none()
+        {
+            let mut sqlx = toml_edit::Table::new();
+            sqlx.set_dotted(true);
+            sqlx.insert("workspace", toml_edit::value(true));
+            deps.insert("sqlx", toml_edit::Item::Table(sqlx));
+            plan.put(manifest_rel, doc.to_string(), Ownership::Generated);
+        }
+    }
+    let migrations = dir.join("migrations");
+    let planned = plan.files().iter().any(|f| f.path.starts_with(&migrations));
+    let on_disk = fs_err::read_dir(plan.root().join(&migrations))
+        .is_ok_and(|mut entries| entries.next().is_some());
+    if !planned && !on_disk {
+        plan.put(
+            migrations.join("0001_init.sql"),
+            format!(
+                "-- The first migration of {name}'s database: create its tables here.\n\
+                 -- Add a migration for each change (0002_....sql): one that already ran is never edited.\n\
+                 SELECT 1;\n"
+            ),
+            Ownership::ScaffoldedOnce,
+        );
+    }
+    Ok(())
+}
+
+/// Adds sqlx, as the template has it, to `[workspace.dependencies]` when a service has a
+/// database and the workspace lacks it (`ensure_runtime_dependency` made sure of the
+/// table).
+fn ensure_sqlx_dependency(doc: &mut toml_edit::DocumentMut) {
+    let deps = doc
+        .get_mut("workspace")
+        .and_then(|w| w.get_mut("dependencies"))
+        .and_then(|d| d.as_table_like_mut());
+    if let Some(deps) = deps
+        && deps.get("sqlx").is_none()
+    {
+        let mut dep = toml_edit::InlineTable::new();
+        dep.insert("version", "0.8.6".into());
+        dep.insert("default-features", false.into());
+        let features = ["postgres", "runtime-tokio", "migrate", "macros", "json"];
+        dep.insert("features", toml_edit::Array::from_iter(features).into());
+        deps.insert("sqlx", toml_edit::value(dep));
+    }
 }
 
 /// Adds `msvc-runtime = { path = "crates/msvc-runtime" }` to `[workspace.dependencies]`

@@ -147,6 +147,12 @@ pub fn run(cwd: &Path, args: &LinkArgs, printer: &Printer) -> Result<i32> {
             crate::workspace::names::QueueForms::new(q).type_name
         ));
     }
+    if added.iter().any(|a| a == "database postgres") {
+        let url = manifest.service_database_url(name).unwrap_or_default();
+        printer.line(&format!(
+            "  {name} keeps its data in {url} (DATABASE_URL): migrations in services/{name}/migrations/ run at start, /readyz waits for them, and the pool is `Peers::db` in its wiring; tests that expect it ready need a database of their own (msvc_runtime::testing::TestDb)"
+        ));
+    }
     for q in &args.consumes {
         let forms = crate::workspace::names::QueueForms::new(q);
         printer.line(&format!(

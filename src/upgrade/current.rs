@@ -63,6 +63,16 @@ pub fn render_with(
     {
         generated.put("Cargo.toml", cargo, Ownership::Scaffolded);
     }
+    // Generation completes a service with a database whose files lack what its wiring
+    // needs; here they are the ones just rendered, not those on disk.
+    for f in scaffold.files() {
+        let of_service = f.path.starts_with(crate::workspace::SERVICES_DIR);
+        let needed = f.path.ends_with("Cargo.toml")
+            || f.path.components().any(|c| c.as_os_str() == "migrations");
+        if let (true, true, Some(text)) = (of_service, needed, &f.new) {
+            generated.put(f.path.clone(), text.clone(), f.ownership);
+        }
+    }
     crate::generate::plan_generated(&mut generated, &renderer, &manifest, protos)?;
     // The overlays as `msvc deploy k8s` writes them, once, into a workspace without any.
     if root.join(k8s::K8S_DIR).is_dir() {

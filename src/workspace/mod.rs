@@ -156,9 +156,12 @@ impl Workspace {
     }
 }
 
+/// Where the services' crates live, relative to the root.
+pub const SERVICES_DIR: &str = "services";
+
 /// Where a service's crate lives, relative to the root.
 pub fn service_dir(name: &str) -> PathBuf {
-    Path::new("services").join(name)
+    Path::new(SERVICES_DIR).join(name)
 }
 
 /// Where a TOML syntax error is: the parser notices an unclosed array only at the next

@@ -830,8 +830,39 @@ fn db_postgres_gives_a_service_a_database_and_the_workspace_its_server() {
         "{manifest}"
     );
     assert_eq!(manifest.matches("[database]").count(), 1, "{manifest}");
+    // Its code gets what the wiring of a database needs; its handler stays the user's.
+    let cargo = s.read("services/mail-worker/Cargo.toml");
+    assert!(cargo.contains("sqlx.workspace = true"), "{cargo}");
+    let first = s.read("services/mail-worker/migrations/0001_init.sql");
+    assert!(first.contains("create its tables here"), "{first}");
+    assert!(
+        s.read("services/mail-worker/src/wiring.rs")
+            .contains("with_database(")
+    );
+    assert!(s.ws().join("services/mail-worker/build.rs").is_file());
+    assert!(
+        !s.read("services/mail-worker/src/handler.rs")
+            .contains("sqlx")
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("shop_mail_worker (DATABASE_URL)"), "{said}");
     s.ok(&["link", "mail-worker", "--db", "postgres"]);
     assert_eq!(s.read("services.toml"), manifest);
+    assert_eq!(s.read("services/mail-worker/Cargo.toml"), cargo);
+    // A migration of the user's own name is not joined by msvc's first one.
+    fs_err::remove_file(s.ws().join("services/mail-worker/migrations/0001_init.sql")).unwrap();
+    s.write(
+        "services/mail-worker/migrations/0001_mail.sql",
+        "SELECT 1;\n",
+    );
+    s.ok(&["sync"]);
+    assert!(
+        !s.ws()
+            .join("services/mail-worker/migrations/0001_init.sql")
+            .exists()
+    );
+    let check = s.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
 
     // Another database is refused, and nothing is written.
     let out = s.run(&["new", "orders", "--rest", "--db", "mysql"]);
