@@ -47,6 +47,9 @@ impl Family {
     }
 }
 
+/// The checks that compare with a git revision: they run only with `--against REF`.
+pub const AGAINST_ONLY: [&str; 2] = ["PROTO_BREAKING", "MIGRATION_EDITED"];
+
 const fn check(
     id: &'static str,
     family: Family,
@@ -215,6 +218,35 @@ pub const CHECKS: &[CheckInfo] = &[
          snake case; PostgreSQL silently truncates names past 63 characters, so two services \
          could end up sharing one.",
         "Shorten the workspace's or the service's name.",
+    ),
+    check(
+        "MIGRATION_FILE",
+        Layout,
+        Error,
+        "a migration file sqlx cannot read",
+        "A service with a database embeds `migrations/*.sql` when it is built: sqlx takes files \
+         named `VERSION_DESCRIPTION.sql` (or `.up.sql` and `.down.sql`), the version a positive \
+         number, in UTF-8; any other `.sql` file there fails the build.",
+        "Rename it `0002_what_it_does.sql`, with the next free version, and save it as UTF-8.",
+    ),
+    check(
+        "MIGRATION_VERSION",
+        Layout,
+        Error,
+        "two migrations of a service with the same version",
+        "Migrations are applied in the order of their versions, once each; two files with one \
+         version make the build fail.",
+        "Give the newer one the next free version.",
+    ),
+    check(
+        "MIGRATION_EDITED",
+        Layout,
+        Error,
+        "with `--against REF`: a migration REF had, edited or deleted since",
+        "sqlx records the checksum of each migration it applied and refuses to start when a \
+         file no longer matches, or an applied one is missing: after a deploy, on the \
+         databases that ran it. Runs only with `--against`.",
+        "Restore the file from REF and make the change in a new migration.",
     ),
     check(
         "PORT_ZERO",

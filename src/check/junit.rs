@@ -11,7 +11,8 @@ use crate::workspace::diagnostic::Level;
 pub fn junit(report: &Report, paths: &PathStyle) -> String {
     let mut suite = TestSuite::new("msvc check");
     for c in CHECKS {
-        if report.levels.level(c.id).is_none() || (c.id == "PROTO_BREAKING" && !report.ran_breaking)
+        if report.levels.level(c.id).is_none()
+            || (super::catalog::AGAINST_ONLY.contains(&c.id) && !report.ran_breaking)
         {
             continue;
         }

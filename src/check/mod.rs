@@ -12,6 +12,7 @@ pub mod dockerfile;
 pub mod drift;
 pub mod junit;
 pub mod layout;
+pub mod migrations;
 pub mod output;
 pub mod queues;
 pub mod sarif;
@@ -35,7 +36,8 @@ pub const STACK_SIZE: usize = 256 << 20;
 /// What a run checks beyond the defaults.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// A git revision to compare protos with (`PROTO_BREAKING`).
+    /// A git revision to compare protos and migrations with (`PROTO_BREAKING`,
+    /// `MIGRATION_EDITED`).
     pub against: Option<String>,
     /// `--deny warnings`: warnings count as errors.
     pub deny_warnings: bool,
@@ -112,7 +114,8 @@ impl Report {
         catalog::CHECKS
             .iter()
             .filter(|c| {
-                self.levels.enabled(c.id) && (c.id != "PROTO_BREAKING" || self.ran_breaking)
+                self.levels.enabled(c.id)
+                    && (!catalog::AGAINST_ONLY.contains(&c.id) || self.ran_breaking)
             })
             .count()
     }
@@ -209,6 +212,7 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
         queues::check(&ctx, &mut out);
         let dirs = layout::service_dirs(&ctx);
         layout::check(&ctx, &dirs, &mut out);
+        migrations::check(&ctx, &mut out);
         dockerfile::check(&ctx, &dirs, &mut out);
         if manifest_valid {
             // A proto or openapi.yaml that does not read explains a failed render.
@@ -226,6 +230,7 @@ pub fn run(root: &Path, options: &Options) -> Result<Report> {
     out.extend(compiled.into_iter().flatten());
     if let Some(rev) = &options.against {
         breaking::check(&ctx, &protos, rev, &mut out)?;
+        migrations::edited_since(&ctx, rev, &mut out)?;
     }
     let service_count = ws.manifest.services.len() + loaded.broken.len();
     Ok(finish(
@@ -244,6 +249,8 @@ const BLOCKS_START: &[&str] = &[
     "PROTO_NO_PACKAGE",
     "SERVICE_DIR_MISSING",
     "BROKER_MISSING",
+    "MIGRATION_FILE",
+    "MIGRATION_VERSION",
 ];
 
 /// What would make the build or the start fail, found before either: `msvc up` and

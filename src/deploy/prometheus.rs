@@ -33,6 +33,8 @@ pub struct PrometheusContext {
     pub has_rest: bool,
     pub has_grpc: bool,
     pub has_worker: bool,
+    /// Whether a service publishes through the outbox (it has a database and publishes).
+    pub has_outbox: bool,
     pub error_rate: f64,
     pub backlog: u32,
     pub scrape_interval: &'static str,
@@ -76,6 +78,9 @@ impl PrometheusContext {
             has_rest: kinds.contains(&Kind::Rest),
             has_grpc: kinds.contains(&Kind::Grpc),
             has_worker: kinds.contains(&Kind::Worker),
+            has_outbox: manifest
+                .services_with_database()
+                .any(|(_, s)| s.kind != Kind::Process && !s.publishes.is_empty()),
             error_rate: ERROR_RATE_THRESHOLD,
             backlog: BACKLOG_THRESHOLD,
             scrape_interval: "15s",

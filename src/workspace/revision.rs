@@ -26,7 +26,7 @@ impl ProtosAt {
     /// Reads the protos at `rev` of the git repository the workspace at `root` is in.
     pub fn read(root: &Path, rev: &str, now: &ProtoSet) -> Result<Self> {
         let git = Git::new(root, rev)?;
-        let listed: BTreeSet<String> = git.ls_tree(PROTO_DIR)?.into_iter().collect();
+        let listed: BTreeSet<String> = git.ls_tree(PROTO_DIR, "proto")?.into_iter().collect();
         let mut paths = listed.clone();
         paths.extend(now.files.keys().cloned());
         let files = git
@@ -39,6 +39,14 @@ impl ProtosAt {
             .collect();
         Ok(Self { listed, files })
     }
+}
+
+/// The files under `dir` (relative to the workspace root) whose names end in `.ext`, as
+/// they are at `rev` of the git repository the workspace at `root` is in.
+pub fn files_at(root: &Path, rev: &str, dir: &str, ext: &str) -> Result<BTreeMap<String, String>> {
+    let git = Git::new(root, rev)?;
+    let listed: BTreeSet<String> = git.ls_tree(dir, ext)?.into_iter().collect();
+    Ok(git.cat_files(&listed)?.into_iter().collect())
 }
 
 /// The git repository around the workspace, at one revision.
@@ -95,8 +103,8 @@ impl<'a> Git<'a> {
         }
     }
 
-    /// Files under `dir` at the revision, relative to the workspace root.
-    fn ls_tree(&self, dir: &str) -> Result<Vec<String>> {
+    /// Files under `dir` ending in `.ext` at the revision, relative to the workspace root.
+    fn ls_tree(&self, dir: &str, ext: &str) -> Result<Vec<String>> {
         let text = Self::run(
             self.root,
             &["ls-tree", "-r", "--name-only", "-z", &self.rev, "--", dir],
@@ -104,7 +112,7 @@ impl<'a> Git<'a> {
         .map_err(|e| Error::new(format!("git ls-tree failed: {e}")))?;
         Ok(text
             .split('\0')
-            .filter(|p| Path::new(p).extension().is_some_and(|e| e == "proto"))
+            .filter(|p| Path::new(p).extension().is_some_and(|e| e == ext))
             .map(ToString::to_string)
             .collect())
     }

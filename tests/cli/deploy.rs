@@ -450,3 +450,54 @@ fn check_names_the_port_image_and_service_that_drifted() {
     let out = s.run(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// A service that publishes through its outbox gets an alert on an old backlog, and
+/// promtool's rule tests show it firing on a backlog stuck for minutes and not on one
+/// that drains.
+#[test]
+fn the_outbox_alert_fires_on_a_backlog_that_stays_old() {
+    let s = Scratch::with_workspace();
+    s.ok(&[
+        "new",
+        "orders",
+        "--rest",
+        "--db",
+        "postgres",
+        "--publishes",
+        "order_created",
+    ]);
+    s.ok(&["deploy", "prometheus"]);
+    let rules = s.read("deploy/prometheus/alerts.yml");
+    assert!(rules.contains("alert: OutboxBacklogOld"), "{rules}");
+    let Some(promtool) = promtool() else { return };
+    let dir = s.ws().join("deploy/prometheus");
+    let tests = r#"rule_files: [alerts.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'outbox_oldest_age_seconds{job="shop-local", service="orders"}'
+        values: '0 30 90 150 210 270 330 390 450 510 570'
+      - series: 'outbox_oldest_age_seconds{job="shop-local", service="drains"}'
+        values: '0 30 0 30 0 30 0 30 0 30 0'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: OutboxBacklogOld
+        exp_alerts: []
+      - eval_time: 10m
+        alertname: OutboxBacklogOld
+        exp_alerts:
+          - exp_labels: {job: shop-local, service: orders, severity: warning}
+            exp_annotations:
+              summary: orders has committed messages waiting in its outbox for over a minute
+              description: "The oldest is 9m 30s old: the relay cannot publish (the broker is down or refuses them)."
+"#;
+    fs_err::write(dir.join("outbox-test.yml"), tests).unwrap();
+    let out = output(&promtool, &["test", "rules", "outbox-test.yml"], &dir);
+    assert!(
+        out.status.success(),
+        "promtool test rules:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
