@@ -30,6 +30,8 @@ pub struct K8sContext {
     pub has_queues: bool,
     /// The Secret holding `AMQP_URL`, under key `AMQP_URL`.
     pub broker_secret: String,
+    /// Whether a service has a database (`DATABASE_URL` from its own Secret).
+    pub has_database: bool,
 }
 
 /// One service's Deployment, Service and the rest.
@@ -57,6 +59,10 @@ pub struct K8sService {
     /// Plain environment, in order; `AMQP_URL` comes from the Secret instead.
     pub env: Vec<EnvVar>,
     pub amqp: bool,
+    /// The service's database (`shop_orders`), empty without one; its URL is in the
+    /// Secret `database_secret`, under key `DATABASE_URL`.
+    pub database: String,
+    pub database_secret: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -109,6 +115,11 @@ impl K8sContext {
                 env.push(EnvVar::new(key, value));
             }
             let amqp = amqp && !svc.env.contains_key("AMQP_URL");
+            let database = if svc.database.is_some() && !svc.env.contains_key("DATABASE_URL") {
+                manifest.database_name(name)
+            } else {
+                String::new()
+            };
             let replicas = svc.replicas.unwrap_or(1);
             let disruption_budget = replicas > 1 || svc.autoscale.is_some_and(|a| a.min > 1);
             services.push(K8sService {
@@ -135,11 +146,14 @@ impl K8sContext {
                 grace_seconds: grace_ms.div_ceil(1000),
                 env,
                 amqp,
+                database_secret: format!("{name}-database"),
+                database,
             });
         }
         Self {
             workspace: manifest.workspace.name.clone(),
             has_queues: services.iter().any(|s| s.amqp),
+            has_database: services.iter().any(|s| !s.database.is_empty()),
             broker_secret: format!("{}-broker", manifest.workspace.name),
             services,
             skipped,
@@ -252,6 +266,13 @@ pub fn plan_overlay(
         for file in ["rabbitmq.yaml", "broker.env"] {
             let text = renderer.render(&format!("k8s/overlay/{file}.tera"), &octx)?;
             plan.put(dir.join(file), text, Ownership::ScaffoldedOnce);
+        }
+    }
+    if overlay == "dev" && k8s.has_database {
+        // Empty at a template version without it.
+        let text = renderer.render("k8s/overlay/postgres.yaml.tera", &octx)?;
+        if !text.is_empty() {
+            plan.put(dir.join("postgres.yaml"), text, Ownership::ScaffoldedOnce);
         }
     }
     Ok(())

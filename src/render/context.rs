@@ -50,6 +50,8 @@ pub struct ServiceContext {
     pub database: bool,
     /// Its database's URL where `DATABASE_URL` is unset; empty without a database.
     pub database_url: String,
+    /// Its database's name (`shop_user_api`); empty without a database.
+    pub database_name: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -253,6 +255,10 @@ impl ServiceContext {
             database_url: svc
                 .database
                 .and_then(|_| manifest.service_database_url(name))
+                .unwrap_or_default(),
+            database_name: svc
+                .database
+                .map(|_| manifest.database_name(name))
                 .unwrap_or_default(),
         }
     }

@@ -501,3 +501,69 @@ tests:
         stderr(&out)
     );
 }
+
+/// Services with a database read `DATABASE_URL` from a Secret of their own: the dev
+/// overlay generates it for an in-cluster `PostgreSQL` (a `StatefulSet` with a volume, its
+/// databases created at first start); the prod overlay names the Secrets to create.
+/// Both build and pass the schemas; compose runs the same server.
+#[test]
+fn services_with_a_database_get_it_in_compose_and_kubernetes() {
+    let s = Scratch::with_workspace();
+    s.ok(&[
+        "new",
+        "orders",
+        "--rest",
+        "--db",
+        "postgres",
+        "--publishes",
+        "order_created",
+    ]);
+    s.ok(&["new", "plain", "--rest"]);
+    s.ok(&["deploy", "k8s"]);
+    let base = s.read("deploy/k8s/base/orders.yaml");
+    assert!(
+        base.contains("- name: DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: orders-database\n"),
+        "{base}"
+    );
+    assert!(
+        !s.read("deploy/k8s/base/plain.yaml")
+            .contains("DATABASE_URL")
+    );
+
+    let dev = build_and_validate(&s, "dev");
+    if !dev.is_empty() {
+        let kinds = kinds(&dev);
+        for kind in [
+            "Secret/orders-database",
+            "StatefulSet/postgres",
+            "Service/postgres",
+        ] {
+            assert!(
+                kinds.iter().any(|k| k.starts_with(kind)),
+                "{kind} in {kinds:?}"
+            );
+        }
+        assert!(dev.contains("CREATE DATABASE shop_orders;"), "{dev}");
+    }
+    let prod_kustomization = s.read("deploy/k8s/overlays/prod/kustomization.yaml");
+    assert!(
+        prod_kustomization.contains("kubectl create secret generic orders-database --from-literal=DATABASE_URL='postgres://USER:PASSWORD@HOST:5432/shop_orders'"),
+        "{prod_kustomization}"
+    );
+    let prod = build_and_validate(&s, "prod");
+    assert!(!prod.contains("StatefulSet"), "{prod}");
+
+    let compose = s.read("docker-compose.yml");
+    assert!(
+        compose.contains("DATABASE_URL: postgres://postgres:postgres@postgres:5432/shop_orders"),
+        "{compose}"
+    );
+    assert!(
+        compose.contains("CREATE DATABASE shop_orders;"),
+        "{compose}"
+    );
+    if let Some(docker_compose) = crate::generated::compose_binary() {
+        let out = output(&docker_compose, &["config", "--quiet"], &s.ws());
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}

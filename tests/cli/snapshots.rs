@@ -142,7 +142,8 @@ fn services_with_a_database() {
                     "services/",
                     "crates/contracts/Cargo.toml",
                     "Cargo.toml",
-                    "services.toml"
+                    "services.toml",
+                    "docker-compose.yml"
                 ]
             )
         );
