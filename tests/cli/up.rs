@@ -1121,3 +1121,141 @@ command = "exec sleep 600"
     assert!(err.contains("hint: start PostgreSQL there"), "{err}");
     assert!(!err.contains("Started"), "{err}");
 }
+
+/// Services made with `--db postgres` under `msvc up`: their databases are created and
+/// migrated, a REST service's POST goes through its outbox to the broker, and the worker
+/// records the message in its own database with the outbox row's id, once. The
+/// workspace, and so each database, and the queue have names of this run's own; the
+/// databases and the queues are removed at the end.
+#[test]
+fn up_runs_services_with_a_database_from_post_to_the_workers_table() {
+    if !broker_or_skip("up_runs_services_with_a_database_from_post_to_the_workers_table") {
+        return;
+    }
+    let Some((runtime, admin)) = postgres_admin() else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    let workspace = format!("db{}x{nanos}", std::process::id());
+    let queue = format!("{workspace}_orders");
+    let s = Scratch::new();
+    let ok = |cwd: &Path, args: &[&str]| {
+        let out = msvc().args(args).current_dir(cwd).output().unwrap();
+        assert!(out.status.success(), "msvc {args:?}: {}", text(&out.stderr));
+    };
+    ok(s.path(), &["init", &workspace]);
+    let ws = s.path().join(&workspace);
+    let (rest, worker_admin) = (free_port(), free_port());
+    let db = ["--db", "postgres"];
+    let port = rest.to_string();
+    ok(
+        &ws,
+        &[
+            &[
+                "new",
+                "orders",
+                "--rest",
+                "--port",
+                &port,
+                "--publishes",
+                &queue,
+            ][..],
+            &db,
+        ]
+        .concat(),
+    );
+    ok(
+        &ws,
+        &[
+            &["new", "mailer", "--worker", "--consumes", &queue][..],
+            &db,
+        ]
+        .concat(),
+    );
+    let manifest = fs_err::read_to_string(ws.join("services.toml")).unwrap();
+    fs_err::write(
+        ws.join("services.toml"),
+        manifest.replace("admin_port = 9100", &format!("admin_port = {worker_admin}")),
+    )
+    .unwrap();
+
+    let mut up = Up::start(&ws, &[]);
+    up.wait_for("both services ready", Duration::from_secs(900), |_, err| {
+        err.contains("Ready all 2 service instances")
+    });
+    let databases = [format!("{workspace}_orders"), format!("{workspace}_mailer")];
+    for database in &databases {
+        assert!(
+            up.err().contains(database.as_str()),
+            "{database} created:\n{}",
+            up.both()
+        );
+    }
+    let (status, body) = http(rest, "GET", "/orders/2", None).expect("orders answers");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"id":2,"name":"orders 2"}"#)
+    );
+    let marker = format!("through the outbox {}", std::process::id());
+    let message = serde_json::json!({ "user_id": 1, "message": marker }).to_string();
+    let path = format!("/messages/{queue}");
+    let (status, body) = http(rest, "POST", &path, Some(&message)).unwrap();
+    assert_eq!(status, 202, "{body}");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = reply["id"].as_str().expect("the message's id").to_owned();
+    up.wait_for("the worker's line", Duration::from_secs(30), |out, _| {
+        out.lines()
+            .any(|l| l.starts_with("mailer | ") && l.contains(&marker))
+    });
+
+    let mailer = format!("postgres://postgres@127.0.0.1:5432/{}", databases[1]);
+    let rows = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&mailer, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection);
+        let rows = client
+            .query("SELECT message_id FROM received_messages", &[])
+            .await
+            .unwrap();
+        drop(client);
+        let _ = connection.await;
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(rows, [id], "recorded once, with the outbox row's id");
+
+    up.signal(Signal::SIGTERM);
+    assert_eq!(
+        up.wait_exit(Duration::from_secs(60)).code(),
+        Some(0),
+        "{}",
+        up.both()
+    );
+    for database in &databases {
+        runtime
+            .block_on(admin.batch_execute(&format!(r#"DROP DATABASE "{database}" WITH (FORCE)"#)))
+            .unwrap();
+    }
+    runtime.block_on(async {
+        let properties = lapin::ConnectionProperties::default();
+        let broker = "amqp://guest:guest@127.0.0.1:5672/%2f";
+        let conn = lapin::Connection::connect(broker, properties)
+            .await
+            .unwrap();
+        let channel = conn.create_channel().await.unwrap();
+        for name in [queue.clone(), format!("{queue}.dlq")] {
+            let options = lapin::options::QueueDeleteOptions::default();
+            channel
+                .queue_delete(name.as_str().into(), options)
+                .await
+                .unwrap();
+        }
+        let _ = conn.close(200, "OK".into()).await;
+    });
+}
