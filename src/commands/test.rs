@@ -127,6 +127,8 @@ fn contracts(
         no_restart: true,
         echo_logs: false,
         prometheus: false,
+        // Contract tests start from the migrations, and leave the services' data be.
+        fresh_databases: true,
     };
     let prepared = match prepare(ws, &settings, &printer) {
         Ok(p) => p,
@@ -137,8 +139,10 @@ fn contracts(
             return;
         }
     };
-    // Held until everything stopped: no other `msvc up` runs meanwhile.
+    // Held until everything stopped: no other `msvc up` runs meanwhile; the run's
+    // databases are dropped after that.
     let lock = prepared.lock;
+    let databases = prepared.fresh_databases;
     let system = suite::System {
         supervisor: prepared.supervisor,
         plan: prepared.plan,
@@ -158,4 +162,5 @@ fn contracts(
         report,
     );
     drop(lock);
+    drop(databases);
 }

@@ -25,6 +25,7 @@ pub fn run(cwd: &Path, args: &UpArgs, printer: &Printer) -> Result<i32> {
         no_restart: args.no_restart,
         echo_logs: true,
         prometheus: args.prometheus,
+        fresh_databases: false,
     };
     let prepared = prepare(&ws, &settings, printer)?;
     Ok(prepared.supervisor.run())

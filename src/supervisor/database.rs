@@ -23,6 +23,81 @@ pub struct Databases {
     pub urls: BTreeMap<String, String>,
     /// The databases this run created (the others existed).
     pub created: Vec<String>,
+    /// The server's URL, to reach it again (to drop a run's fresh databases).
+    pub server_url: String,
+}
+
+/// The databases `msvc test` made for one run, dropped when this is dropped: the
+/// services' own databases are left as they were.
+#[derive(Debug)]
+pub struct FreshDatabases {
+    server_url: String,
+    names: Vec<String>,
+}
+
+impl Drop for FreshDatabases {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if let Err(reason) = runtime.block_on(drop_all(&self.server_url, &self.names)) {
+            eprintln!(
+                "warning: could not drop the test run's databases ({}): {reason}",
+                self.names.join(", ")
+            );
+        }
+    }
+}
+
+async fn drop_all(url: &str, names: &[String]) -> std::result::Result<(), String> {
+    let connecting = tokio_postgres::connect(url, tokio_postgres::NoTls);
+    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| "no answer".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(connection);
+    for name in names {
+        client
+            .batch_execute(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+/// A test run's own name for a service's database: `NAME_t<run>`, within the 63
+/// characters `PostgreSQL` keeps.
+fn fresh_name(database: &str, run: &str) -> String {
+    let suffix = format!("_t{run}");
+    let keep = crate::workspace::model::MAX_DATABASE_NAME.saturating_sub(suffix.len());
+    let base: String = database.chars().take(keep).collect();
+    format!("{base}{suffix}")
+}
+
+/// Like [`provision`], with databases of this run's own (`NAME_t<run>`), created empty
+/// and dropped when the returned guard is: what `msvc test` runs the system on, so the
+/// contract tests start from the migrations alone and leave the services' own data be.
+pub fn provision_fresh(
+    ws: &Workspace,
+    services: &[String],
+) -> Result<Option<(Databases, FreshDatabases)>> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let run = format!("{}x{nanos}", std::process::id());
+    let Some(databases) = provision_named(ws, services, |db| fresh_name(db, &run))? else {
+        return Ok(None);
+    };
+    let guard = FreshDatabases {
+        server_url: databases.server_url.clone(),
+        names: databases.created.clone(),
+    };
+    Ok(Some((databases, guard)))
 }
 
 /// Where the server is, and from which setting: `DATABASE_URL` in msvc's environment,
@@ -42,6 +117,15 @@ pub fn server_url(manifest: Option<&Manifest>) -> (String, &'static str) {
 /// Connects to the server and creates the database of each of `services` that has
 /// none. Nothing to do (and no server needed) when `services` is empty.
 pub fn provision(ws: &Workspace, services: &[String]) -> Result<Option<Databases>> {
+    provision_named(ws, services, str::to_owned)
+}
+
+/// [`provision`], each service's database named by `name` from its usual name.
+fn provision_named(
+    ws: &Workspace,
+    services: &[String],
+    name: impl Fn(&str) -> String,
+) -> Result<Option<Databases>> {
     if services.is_empty() {
         return Ok(None);
     }
@@ -59,7 +143,7 @@ pub fn provision(ws: &Workspace, services: &[String]) -> Result<Option<Databases
     };
     let wanted: Vec<(String, String)> = services
         .iter()
-        .map(|s| (s.clone(), manifest.database_name(s)))
+        .map(|s| (s.clone(), name(&manifest.database_name(s))))
         .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -84,6 +168,7 @@ pub fn provision(ws: &Workspace, services: &[String]) -> Result<Option<Databases
             .map(|(service, db)| (service.clone(), server.with_database(db)))
             .collect(),
         created,
+        server_url: url,
     }))
 }
 
@@ -122,4 +207,18 @@ async fn create_missing<'a>(
     drop(client);
     let _ = driver.await;
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_name;
+
+    #[test]
+    fn a_runs_own_database_name_keeps_within_the_limit() {
+        assert_eq!(fresh_name("shop_orders", "12x34"), "shop_orders_t12x34");
+        let long = "a".repeat(63);
+        let name = fresh_name(&long, "123x456789012");
+        assert_eq!(name.len(), 63, "{name}");
+        assert!(name.ends_with("_t123x456789012"), "{name}");
+    }
 }

@@ -41,6 +41,9 @@ pub struct BringUp<'a> {
     pub echo_logs: bool,
     /// Whether a Prometheus server scrapes the instances too.
     pub prometheus: bool,
+    /// Whether the services get databases of this run's own, dropped after it (`msvc
+    /// test`), instead of their own.
+    pub fresh_databases: bool,
 }
 
 /// A supervisor ready to run, with what it needs kept alive.
@@ -53,6 +56,8 @@ pub struct Prepared {
     pub log_path: PathBuf,
     /// Held for as long as the run: one `up` (or `test`) per workspace.
     pub lock: UpLock,
+    /// The run's own databases, dropped with it (see [`BringUp::fresh_databases`]).
+    pub fresh_databases: Option<super::database::FreshDatabases>,
 }
 
 /// Everything `up` and `test` share before the first process starts: the plan, port
@@ -121,9 +126,21 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
         .filter(|s| ws.manifest.services[*s].database.is_some())
         .cloned()
         .collect();
-    let databases = super::database::provision(ws, &with_database)?;
+    let (databases, fresh_databases) = if args.fresh_databases {
+        match super::database::provision_fresh(ws, &with_database)? {
+            Some((databases, guard)) => (Some(databases), Some(guard)),
+            None => (None, None),
+        }
+    } else {
+        (super::database::provision(ws, &with_database)?, None)
+    };
     if let Some(d) = &databases {
-        let created = if d.created.is_empty() {
+        let created = if fresh_databases.is_some() {
+            format!(
+                "created this run's {} (dropped after it)",
+                d.created.join(", ")
+            )
+        } else if d.created.is_empty() {
             "every service's database exists".to_owned()
         } else {
             format!("created {}", d.created.join(", "))
@@ -293,5 +310,6 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
         amqp_url,
         log_path,
         lock,
+        fresh_databases,
     })
 }

@@ -429,3 +429,68 @@ fn test_command_reports_json_and_stops_everything_on_ctrl_c() {
     assert!(pids_with(&marker).is_empty(), "a service is still running");
     assert_ports_free(&[web, bad, slow]);
 }
+
+/// `msvc test` runs the system on databases of its own, made empty for the run and
+/// dropped after it: the services' own databases are not created, nor touched.
+#[test]
+fn test_command_gives_the_run_fresh_databases_and_drops_them() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let connected = runtime.block_on(tokio_postgres::connect(
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        tokio_postgres::NoTls,
+    ));
+    let Ok((admin, connection)) = connected else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL at 127.0.0.1:5432 is required when CI is set"
+        );
+        eprintln!(
+            "\n=== SKIP: PostgreSQL is not reachable at 127.0.0.1:5432; this test did NOT run ===\n"
+        );
+        return;
+    };
+    runtime.spawn(connection);
+    let s = Scratch::new();
+    // A workspace name of this run's own, so its databases are too.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("tdb{}x{nanos}", std::process::id());
+    let ws = s.path().join(&name);
+    let port = free_port();
+    // It answers on its port only once it has seen its database.
+    let manifest = format!(
+        "[workspace]\nname = \"{name}\"\nshutdown_grace = \"2s\"\n\n\
+         [database]\nurl = \"postgres://postgres@127.0.0.1:5432/postgres\"\n\n\
+         [services.store]\nkind = \"process\"\nport = {port}\ndatabase = \"postgres\"\n\
+         command = \"psql \\\"$DATABASE_URL\\\" -Atc 'SELECT current_database()' > seen.txt && exec python3 -m http.server --bind 127.0.0.1 {port}\"\n"
+    );
+    fs_err::create_dir_all(&ws).unwrap();
+    fs_err::write(ws.join("services.toml"), &manifest).unwrap();
+
+    let out = msvc_test(&ws, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let seen = fs_err::read_to_string(ws.join("seen.txt")).unwrap();
+    let own = format!("{name}_store");
+    assert!(
+        seen.trim().starts_with(&format!("{own}_t")),
+        "the service ran on {seen}"
+    );
+    let query = "SELECT datname FROM pg_database WHERE datname LIKE $1";
+    let left: Vec<String> = runtime
+        .block_on(admin.query(query, &[&format!("{name}%")]))
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("(dropped after it)"),
+        "{}",
+        both(&out)
+    );
+}
