@@ -33,10 +33,32 @@ pub struct Databases {
 pub struct FreshDatabases {
     server_url: String,
     names: Vec<String>,
+    /// The private cluster they are in, stopped by then: dropped in single-user mode.
+    cluster: Option<super::postgres::Cluster>,
+}
+
+impl FreshDatabases {
+    /// The run's databases in the private cluster `cluster`.
+    pub fn in_cluster(cluster: &super::postgres::Cluster, names: Vec<String>) -> Self {
+        Self {
+            server_url: String::new(),
+            names,
+            cluster: Some(cluster.clone()),
+        }
+    }
 }
 
 impl Drop for FreshDatabases {
     fn drop(&mut self) {
+        if let Some(cluster) = &self.cluster {
+            if let Err(e) = cluster.drop_databases(&self.names) {
+                eprintln!(
+                    "warning: could not drop the test run's databases: {}",
+                    e.render()
+                );
+            }
+            return;
+        }
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -70,9 +92,33 @@ async fn drop_all(url: &str, names: &[String]) -> std::result::Result<(), String
     Ok(())
 }
 
+/// Whether something accepts connections where the services' server should be (an
+/// unparsable URL counts as answering: [`provision`] reports it). When nothing does,
+/// `msvc up` starts a private cluster instead.
+pub fn server_answers(manifest: &Manifest) -> bool {
+    let (url, _) = server_url(Some(manifest));
+    let Some(server) = PgUrl::parse(&url) else {
+        return true;
+    };
+    let host = if server.host.is_empty() {
+        "127.0.0.1"
+    } else {
+        &server.host
+    };
+    super::probe::connect(host, server.port).is_some()
+}
+
+/// What tells one test run's databases from another's: `<pid>x<nanoseconds>`.
+pub fn run_tag() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}x{nanos}", std::process::id())
+}
+
 /// A test run's own name for a service's database: `NAME_t<run>`, within the 63
 /// characters `PostgreSQL` keeps.
-fn fresh_name(database: &str, run: &str) -> String {
+pub fn fresh_name(database: &str, run: &str) -> String {
     let suffix = format!("_t{run}");
     let keep = crate::workspace::model::MAX_DATABASE_NAME.saturating_sub(suffix.len());
     let base: String = database.chars().take(keep).collect();
@@ -86,16 +132,14 @@ pub fn provision_fresh(
     ws: &Workspace,
     services: &[String],
 ) -> Result<Option<(Databases, FreshDatabases)>> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let run = format!("{}x{nanos}", std::process::id());
+    let run = run_tag();
     let Some(databases) = provision_named(ws, services, |db| fresh_name(db, &run))? else {
         return Ok(None);
     };
     let guard = FreshDatabases {
         server_url: databases.server_url.clone(),
         names: databases.created.clone(),
+        cluster: None,
     };
     Ok(Some((databases, guard)))
 }

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod machine;
 pub mod plan;
 pub mod ports;
+pub mod postgres;
 pub mod probe;
 pub mod prometheus;
 pub mod reaper;

@@ -58,7 +58,7 @@ impl HealthProbe {
     }
 }
 
-fn connect(host: &str, port: u16) -> Option<TcpStream> {
+pub fn connect(host: &str, port: u16) -> Option<TcpStream> {
     let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
         .ok()?
         .collect();

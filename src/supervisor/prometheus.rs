@@ -92,6 +92,6 @@ pub fn unit(
             env,
             cwd: ws.root.clone(),
         },
-        is_broker: false,
+        is_infrastructure: false,
     })
 }

@@ -126,7 +126,44 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
         .filter(|s| ws.manifest.services[*s].database.is_some())
         .cloned()
         .collect();
-    let (databases, fresh_databases) = if args.fresh_databases {
+    // The server at `[database] url` when something answers there; else a private
+    // cluster of the workspace's own, its databases made before it starts.
+    let private = !with_database.is_empty() && !super::database::server_answers(&ws.manifest);
+    let mut cluster = None;
+    let (databases, fresh_databases) = if private {
+        let run = super::database::run_tag();
+        let names: Vec<(String, String)> = with_database
+            .iter()
+            .map(|s| {
+                let db = ws.manifest.database_name(s);
+                let db = if args.fresh_databases {
+                    super::database::fresh_name(&db, &run)
+                } else {
+                    db
+                };
+                (s.clone(), db)
+            })
+            .collect();
+        let port = free
+            .pick()
+            .map_err(|e| Error::new(format!("no free port for PostgreSQL: {e}")))?;
+        let wanted: Vec<String> = names.iter().map(|(_, db)| db.clone()).collect();
+        let made = super::postgres::Cluster::prepare(state.dir(), port, &wanted)?;
+        let guard = args
+            .fresh_databases
+            .then(|| super::database::FreshDatabases::in_cluster(&made, wanted.clone()));
+        let databases = super::database::Databases {
+            server: format!("127.0.0.1:{port}"),
+            urls: names
+                .iter()
+                .map(|(s, db)| (s.clone(), made.url_of(db)))
+                .collect(),
+            created: made.created.clone(),
+            server_url: made.url_of("postgres"),
+        };
+        cluster = Some(made);
+        (Some(databases), guard)
+    } else if args.fresh_databases {
         match super::database::provision_fresh(ws, &with_database)? {
             Some((databases, guard)) => (Some(databases), Some(guard)),
             None => (None, None),
@@ -145,10 +182,17 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
         } else {
             format!("created {}", d.created.join(", "))
         };
-        progress.status(
-            "Database",
-            &format!("PostgreSQL at {} answers; {created}", d.server),
-        );
+        let message = if cluster.is_some() {
+            let (server, _) = super::database::server_url(Some(&ws.manifest));
+            let at = crate::workspace::url::PgUrl::parse(&server).map_or(server, |u| u.address());
+            format!(
+                "nothing answers at {at}; starting a private PostgreSQL on {} (data in .msvc/postgres); {created}",
+                d.server
+            )
+        } else {
+            format!("PostgreSQL at {} answers; {created}", d.server)
+        };
+        progress.status("Database", &message);
     }
     let database_url = |service: &str| {
         databases
@@ -215,7 +259,29 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
                 env,
                 cwd: root.clone(),
             },
-            is_broker: true,
+            is_infrastructure: true,
+        });
+    }
+    if let Some(cluster) = &cluster {
+        units.push(Unit {
+            instance: Instance {
+                service: "database".to_string(),
+                replica: 1,
+                label: "database".to_string(),
+                kind: crate::workspace::Kind::Process,
+                port: Some(cluster.port),
+                admin_port: None,
+                probe: HealthProbe::Tcp { port: cluster.port },
+                program: Program::Shell(cluster.program.clone()),
+                grace_ms: 15_000,
+            },
+            launch: Launch {
+                program: cluster.program.clone(),
+                args: cluster.args.clone(),
+                env: std::env::vars().collect(),
+                cwd: root.clone(),
+            },
+            is_infrastructure: true,
         });
     }
     for instance in &plan.instances {
@@ -255,7 +321,7 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
         units.push(Unit {
             instance: instance.clone(),
             launch,
-            is_broker: false,
+            is_infrastructure: false,
         });
     }
 

@@ -15,10 +15,12 @@ pub struct Launch {
     pub cwd: PathBuf,
 }
 
-/// One thing to supervise: a service instance, or the private broker node.
+/// One thing to supervise: a service instance, or a private server (broker, database).
 #[derive(Debug, Clone)]
 pub struct Unit {
     pub instance: Instance,
     pub launch: Launch,
-    pub is_broker: bool,
+    /// A private server msvc started for the services (`broker`, `database`): it starts
+    /// before every service and stops after them.
+    pub is_infrastructure: bool,
 }

@@ -11,7 +11,7 @@ use super::report::{Case, Outcome, Suite};
 pub fn health(settled: &Settled, took: Duration) -> Vec<Case> {
     let mut cases: Vec<Case> = Vec::new();
     for i in &settled.instances {
-        let service = if i.is_broker { "broker" } else { &i.service };
+        let service = i.service.as_str();
         if cases.iter().any(|c| c.service == service) {
             // One case per service: its first instance that is not ready decides.
             if let Some(c) = cases.iter_mut().find(|c| c.service == service)

@@ -51,7 +51,7 @@ pub fn queue_probes(
             for i in settled
                 .instances
                 .iter()
-                .filter(|i| i.service == *service && !i.is_broker)
+                .filter(|i| i.service == *service && !i.is_infrastructure)
             {
                 if let Some(pid) = i.pid {
                     want.push((service, i.label.clone(), pid));

@@ -85,9 +85,7 @@ pub fn run(
                     let recent: Vec<String> = settled
                         .instances
                         .iter()
-                        .filter(|i| {
-                            i.service == c.service || (i.is_broker && c.service == "broker")
-                        })
+                        .filter(|i| i.service == c.service)
                         .flat_map(|i| i.recent.clone())
                         .collect();
                     report.logs.insert(c.service.clone(), recent);

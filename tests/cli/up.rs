@@ -1092,9 +1092,9 @@ command = "echo DATABASE_URL=$DATABASE_URL; exec sleep 600"
 }
 
 #[test]
-fn up_stops_before_starting_anything_when_the_database_server_does_not_answer() {
+fn up_stops_before_starting_anything_when_no_database_answers_and_none_can_start() {
     let closed = free_port();
-    let (_s, ws) = process_workspace(&format!(
+    let (s, ws) = process_workspace(&format!(
         r#"[database]
 url = "postgres://postgres@127.0.0.1:{closed}/postgres"
 
@@ -1107,19 +1107,89 @@ command = "exec sleep 600"
     let out = msvc()
         .arg("up")
         .env_remove("DATABASE_URL")
+        .env("MSVC_POSTGRES_BINDIR", s.path().join("no-postgres-here"))
         .current_dir(&ws)
         .output()
         .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains(&format!(
-            "the services' PostgreSQL server at 127.0.0.1:{closed} (from services.toml [database] url) refused the connection"
-        )),
+        err.contains("MSVC_POSTGRES_BINDIR is ")
+            && err.contains("which has no initdb and postgres"),
         "{err}"
     );
-    assert!(err.contains("hint: start PostgreSQL there"), "{err}");
+    assert!(
+        err.contains("hint: point it at PostgreSQL's bin directory"),
+        "{err}"
+    );
     assert!(!err.contains("Started"), "{err}");
+    assert!(!ws.join(".msvc/postgres").exists());
+}
+
+/// With no server where `[database] url` points, `msvc up` makes a private cluster
+/// in `.msvc/postgres` with the machine's `PostgreSQL` (as the `postgres` user when msvc
+/// runs as root), creates the services' databases in it, runs it on a free port before
+/// the services and stops it after them; a second run finds the cluster and its
+/// databases.
+#[test]
+fn up_starts_a_private_postgres_cluster_when_no_server_answers() {
+    let closed = free_port();
+    let (s, ws) = process_workspace(&format!(
+        r#"[database]
+url = "postgres://postgres@127.0.0.1:{closed}/postgres"
+
+[services.store]
+kind = "process"
+database = "postgres"
+command = "psql \"$DATABASE_URL\" -Atc 'SELECT current_database()' && exec sleep 600"
+"#
+    ));
+    // The cluster's user must reach the workspace (a scratch directory is the owner's
+    // alone).
+    std::fs::set_permissions(
+        s.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for run in ["first", "second"] {
+        let mut up = Up::start_with(&ws, &[], |cmd| {
+            cmd.env_remove("DATABASE_URL");
+        });
+        up.wait_for("the store's database", Duration::from_secs(60), |out, _| {
+            out.contains("store    | shop_store")
+        });
+        let err = up.err();
+        let expected = if run == "first" {
+            "created shop_store"
+        } else {
+            "every service's database exists"
+        };
+        assert!(
+            err.contains(&format!(
+                "nothing answers at 127.0.0.1:{closed}; starting a private PostgreSQL on 127.0.0.1:"
+            )) && err.contains(expected),
+            "{run} run:\n{}",
+            up.both()
+        );
+        let port: u16 = err
+            .split("Started database (pid ")
+            .nth(1)
+            .and_then(|rest| rest.split("port ").nth(1))
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the database's port in:\n{err}"));
+        up.signal(Signal::SIGTERM);
+        assert!(
+            up.wait_exit(Duration::from_secs(30)).success(),
+            "{}",
+            up.both()
+        );
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "the cluster stopped with up"
+        );
+    }
+    assert!(ws.join(".msvc/postgres/PG_VERSION").is_file());
 }
 
 /// Services made with `--db postgres` under `msvc up`: their databases are created and

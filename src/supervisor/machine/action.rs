@@ -77,7 +77,7 @@ pub enum Action {
 pub struct InstanceOutcome {
     pub service: String,
     pub label: String,
-    pub is_broker: bool,
+    pub is_infrastructure: bool,
     /// Started and passes its health check.
     pub ready: bool,
     pub pid: Option<i32>,

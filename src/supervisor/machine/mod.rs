@@ -63,7 +63,7 @@ impl Machine {
             .iter()
             .map(|unit| Slot {
                 instance: unit.instance.clone(),
-                is_broker: unit.is_broker,
+                is_infrastructure: unit.is_infrastructure,
                 phase: Phase::Waiting,
                 since_ms: now.epoch_ms,
                 started: now.at,
@@ -229,14 +229,23 @@ impl Machine {
                 self.say("slow", "Waiting", Some(&label), message);
             }
         }
-        // The broker first, then each service once what it depends on is ready.
-        let broker = self.slots.iter().position(|s| s.is_broker);
-        if let Some(b) = broker
-            && self.slots[b].phase == Phase::Waiting
-        {
-            self.spawn(b, now);
+        // The private servers first (broker, database), then each service once what it
+        // depends on is ready.
+        let infrastructure: Vec<usize> = (0..self.slots.len())
+            .filter(|i| self.slots[*i].is_infrastructure)
+            .collect();
+        for &i in &infrastructure {
+            if self.slots[i].phase == Phase::Waiting {
+                self.spawn(i, now);
+            }
         }
-        let broker_state = broker.map(|b| self.slots[b].phase);
+        let infrastructure_down = infrastructure
+            .iter()
+            .find(|i| self.slots[**i].phase.is_over())
+            .map(|i| self.slots[*i].instance.service.clone());
+        let infrastructure_ready = infrastructure
+            .iter()
+            .all(|i| self.slots[*i].phase == Phase::Running);
         for service in self.plan.order.clone() {
             let indices = self.indices_of(&service);
             if !indices
@@ -250,11 +259,7 @@ impl Machine {
                 .iter()
                 .find(|d| self.service_dead(d))
                 .cloned()
-                .or_else(|| {
-                    broker_state
-                        .filter(|p| p.is_over())
-                        .map(|_| "broker".to_string())
-                });
+                .or_else(|| infrastructure_down.clone());
             if let Some(dead) = dead {
                 for i in indices {
                     self.set_phase(i, Phase::Failed, now);
@@ -269,8 +274,7 @@ impl Machine {
                 );
                 continue;
             }
-            let ready = deps.iter().all(|d| self.service_ready(d))
-                && broker_state.is_none_or(|p| p == Phase::Running);
+            let ready = deps.iter().all(|d| self.service_ready(d)) && infrastructure_ready;
             if ready {
                 for i in indices {
                     self.spawn(i, now);
@@ -279,7 +283,7 @@ impl Machine {
         }
         if !self.all_ready_said && self.slots.iter().all(|s| s.phase == Phase::Running) {
             self.all_ready_said = true;
-            let n = self.slots.iter().filter(|s| !s.is_broker).count();
+            let n = self.slots.iter().filter(|s| !s.is_infrastructure).count();
             let message = format!(
                 "all {n} service instance{} in {:.1}s (Ctrl-C stops them)",
                 if n == 1 { "" } else { "s" },
@@ -345,13 +349,13 @@ impl Machine {
             return true;
         }
         let me = &self.slots[index];
-        let dependents: Vec<&str> = if me.is_broker {
+        let dependents: Vec<&str> = if me.is_infrastructure {
             self.plan.order.iter().map(String::as_str).collect()
         } else {
             self.plan.dependents(&me.instance.service)
         };
         !self.slots.iter().any(|s| {
-            !s.is_broker
+            !s.is_infrastructure
                 && s.phase.has_process()
                 && dependents.contains(&s.instance.service.as_str())
         })
@@ -359,7 +363,9 @@ impl Machine {
 
     fn indices_of(&self, service: &str) -> Vec<usize> {
         (0..self.slots.len())
-            .filter(|i| !self.slots[*i].is_broker && self.slots[*i].instance.service == service)
+            .filter(|i| {
+                !self.slots[*i].is_infrastructure && self.slots[*i].instance.service == service
+            })
             .collect()
     }
 

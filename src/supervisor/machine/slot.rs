@@ -51,7 +51,7 @@ impl Phase {
 
 pub(super) struct Slot {
     pub(super) instance: Instance,
-    pub(super) is_broker: bool,
+    pub(super) is_infrastructure: bool,
     pub(super) phase: Phase,
     pub(super) since_ms: u64,
     pub(super) started: Instant,
@@ -74,8 +74,8 @@ impl Slot {
             service: self.instance.service.clone(),
             instance: self.instance.label.clone(),
             replica: self.instance.replica,
-            kind: if self.is_broker {
-                "broker".to_string()
+            kind: if self.is_infrastructure {
+                self.instance.service.clone()
             } else {
                 self.instance.kind.to_string()
             },
@@ -100,7 +100,7 @@ impl Slot {
         InstanceOutcome {
             service: self.instance.service.clone(),
             label: self.instance.label.clone(),
-            is_broker: self.is_broker,
+            is_infrastructure: self.is_infrastructure,
             ready: self.phase == Phase::Running,
             pid: self.pid.filter(|_| self.phase.has_process()),
             problem: (self.phase != Phase::Running).then(|| {

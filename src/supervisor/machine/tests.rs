@@ -10,7 +10,7 @@ use crate::workspace::Kind;
 
 const GRACE_MS: u64 = 1_000;
 
-fn unit(service: &str, program: Program, is_broker: bool) -> Unit {
+fn unit(service: &str, program: Program, is_infrastructure: bool) -> Unit {
     Unit {
         instance: Instance {
             service: service.to_string(),
@@ -29,7 +29,7 @@ fn unit(service: &str, program: Program, is_broker: bool) -> Unit {
             env: BTreeMap::new(),
             cwd: ".".into(),
         },
-        is_broker,
+        is_infrastructure,
     }
 }
 
