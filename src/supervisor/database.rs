@@ -92,10 +92,75 @@ async fn drop_all(url: &str, names: &[String]) -> std::result::Result<(), String
     Ok(())
 }
 
+/// Where the services' databases are for one run of `up` or `test`.
+#[derive(Debug)]
+pub struct ForRun {
+    pub databases: Option<Databases>,
+    /// The private cluster to supervise, when no server answered.
+    pub cluster: Option<super::postgres::Cluster>,
+    /// The run's own databases, dropped with this (`fresh`).
+    pub fresh: Option<FreshDatabases>,
+}
+
+/// The databases of `services` for one run: on the server at `[database] url` (or
+/// `DATABASE_URL`) when something answers there, else in a private cluster under
+/// `state_dir` on a free port, made ready to start; `fresh` gives the run databases of
+/// its own, dropped afterwards.
+pub fn for_run(
+    ws: &Workspace,
+    services: &[String],
+    fresh: bool,
+    state_dir: &std::path::Path,
+    free: &mut super::ports::FreePorts,
+) -> Result<ForRun> {
+    if services.is_empty() || server_answers(&ws.manifest) {
+        let (databases, fresh) = if fresh {
+            match provision_fresh(ws, services)? {
+                Some((databases, guard)) => (Some(databases), Some(guard)),
+                None => (None, None),
+            }
+        } else {
+            (provision(ws, services)?, None)
+        };
+        return Ok(ForRun {
+            databases,
+            cluster: None,
+            fresh,
+        });
+    }
+    let run = run_tag();
+    let names: Vec<(String, String)> = services
+        .iter()
+        .map(|s| {
+            let db = ws.manifest.database_name(s);
+            (s.clone(), if fresh { fresh_name(&db, &run) } else { db })
+        })
+        .collect();
+    let port = free
+        .pick()
+        .map_err(|e| Error::new(format!("no free port for PostgreSQL: {e}")))?;
+    let wanted: Vec<String> = names.iter().map(|(_, db)| db.clone()).collect();
+    let cluster = super::postgres::Cluster::prepare(state_dir, port, &wanted)?;
+    let databases = Databases {
+        server: format!("127.0.0.1:{port}"),
+        urls: names
+            .iter()
+            .map(|(s, db)| (s.clone(), cluster.url_of(db)))
+            .collect(),
+        created: cluster.created.clone(),
+        server_url: cluster.url_of("postgres"),
+    };
+    Ok(ForRun {
+        databases: Some(databases),
+        fresh: fresh.then(|| FreshDatabases::in_cluster(&cluster, wanted)),
+        cluster: Some(cluster),
+    })
+}
+
 /// Whether something accepts connections where the services' server should be (an
 /// unparsable URL counts as answering: [`provision`] reports it). When nothing does,
 /// `msvc up` starts a private cluster instead.
-pub fn server_answers(manifest: &Manifest) -> bool {
+fn server_answers(manifest: &Manifest) -> bool {
     let (url, _) = server_url(Some(manifest));
     let Some(server) = PgUrl::parse(&url) else {
         return true;
@@ -109,7 +174,7 @@ pub fn server_answers(manifest: &Manifest) -> bool {
 }
 
 /// What tells one test run's databases from another's: `<pid>x<nanoseconds>`.
-pub fn run_tag() -> String {
+fn run_tag() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -118,7 +183,7 @@ pub fn run_tag() -> String {
 
 /// A test run's own name for a service's database: `NAME_t<run>`, within the 63
 /// characters `PostgreSQL` keeps.
-pub fn fresh_name(database: &str, run: &str) -> String {
+fn fresh_name(database: &str, run: &str) -> String {
     let suffix = format!("_t{run}");
     let keep = crate::workspace::model::MAX_DATABASE_NAME.saturating_sub(suffix.len());
     let base: String = database.chars().take(keep).collect();
@@ -128,7 +193,7 @@ pub fn fresh_name(database: &str, run: &str) -> String {
 /// Like [`provision`], with databases of this run's own (`NAME_t<run>`), created empty
 /// and dropped when the returned guard is: what `msvc test` runs the system on, so the
 /// contract tests start from the migrations alone and leave the services' own data be.
-pub fn provision_fresh(
+fn provision_fresh(
     ws: &Workspace,
     services: &[String],
 ) -> Result<Option<(Databases, FreshDatabases)>> {

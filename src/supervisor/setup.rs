@@ -126,51 +126,17 @@ pub fn prepare(ws: &Workspace, args: &BringUp<'_>, progress: &dyn Progress) -> R
         .filter(|s| ws.manifest.services[*s].database.is_some())
         .cloned()
         .collect();
-    // The server at `[database] url` when something answers there; else a private
-    // cluster of the workspace's own, its databases made before it starts.
-    let private = !with_database.is_empty() && !super::database::server_answers(&ws.manifest);
-    let mut cluster = None;
-    let (databases, fresh_databases) = if private {
-        let run = super::database::run_tag();
-        let names: Vec<(String, String)> = with_database
-            .iter()
-            .map(|s| {
-                let db = ws.manifest.database_name(s);
-                let db = if args.fresh_databases {
-                    super::database::fresh_name(&db, &run)
-                } else {
-                    db
-                };
-                (s.clone(), db)
-            })
-            .collect();
-        let port = free
-            .pick()
-            .map_err(|e| Error::new(format!("no free port for PostgreSQL: {e}")))?;
-        let wanted: Vec<String> = names.iter().map(|(_, db)| db.clone()).collect();
-        let made = super::postgres::Cluster::prepare(state.dir(), port, &wanted)?;
-        let guard = args
-            .fresh_databases
-            .then(|| super::database::FreshDatabases::in_cluster(&made, wanted.clone()));
-        let databases = super::database::Databases {
-            server: format!("127.0.0.1:{port}"),
-            urls: names
-                .iter()
-                .map(|(s, db)| (s.clone(), made.url_of(db)))
-                .collect(),
-            created: made.created.clone(),
-            server_url: made.url_of("postgres"),
-        };
-        cluster = Some(made);
-        (Some(databases), guard)
-    } else if args.fresh_databases {
-        match super::database::provision_fresh(ws, &with_database)? {
-            Some((databases, guard)) => (Some(databases), Some(guard)),
-            None => (None, None),
-        }
-    } else {
-        (super::database::provision(ws, &with_database)?, None)
-    };
+    let super::database::ForRun {
+        databases,
+        cluster,
+        fresh: fresh_databases,
+    } = super::database::for_run(
+        ws,
+        &with_database,
+        args.fresh_databases,
+        state.dir(),
+        &mut free,
+    )?;
     if let Some(d) = &databases {
         let created = if fresh_databases.is_some() {
             format!(
