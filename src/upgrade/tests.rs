@@ -457,16 +457,18 @@ fn version_1_fixtures_with_user_edits_merged_against_the_same_templates_keep_eve
 /// A workspace made by msvc at template version 2 (one service of each kind, a REST
 /// service calling the gRPC one and publishing, another calling it), without the runtime
 /// crate, which is msvc's version rather than the template's.
-fn v2_fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade/v2/plain")
+/// The workspace msvc wrote at template `version`, under tests/fixtures/upgrade, without
+/// its runtime crate (msvc's own, written whatever the version).
+fn fixture_of(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/upgrade/v{version}/plain"))
 }
 
-#[test]
-fn version_2_renders_its_fixture_byte_for_byte_through_its_delta() {
-    let root = v2_fixture();
+/// Renders the fixture of `version` with that version's templates and checks it byte for
+/// byte; returns the render, the shape, and the render of the current templates.
+fn renders_its_fixture(version: u32) -> (FileSet, Shape, FileSet) {
+    let root = fixture_of(version);
     let (ws, protos) = super::v1::tests::load(&root);
-    let (base, shape) = render_version(2, &ws, &protos).unwrap();
-    assert!(shape.examples.is_empty(), "{shape:?}");
+    let (base, shape) = render_version(version, &ws, &protos).unwrap();
     let mut without_runtime = FileSet::new();
     for (rel, f) in base.iter() {
         if !rel.starts_with(crate::render::RUNTIME_DIR) {
@@ -476,12 +478,19 @@ fn version_2_renders_its_fixture_byte_for_byte_through_its_delta() {
     let problems = super::v1::tests::differences(&root, &without_runtime);
     assert!(
         problems.is_empty(),
-        "the templates of version 2 (templates/ with templates-v2/ in place) no longer \
-         render what msvc at version 2 wrote:\n{}",
+        "the templates of version {version} (templates/ with templates-v{version}/ in place) \
+         no longer render what msvc at version {version} wrote:\n{}",
         problems.join("\n")
     );
-    // And the current templates do not: the version was raised for a reason.
     let current = render_current(&root, &ws.manifest, &protos, &shape).unwrap();
+    (base, shape, current)
+}
+
+#[test]
+fn version_2_renders_its_fixture_byte_for_byte_through_its_delta() {
+    let (base, shape, current) = renders_its_fixture(2);
+    assert!(shape.examples.is_empty(), "{shape:?}");
+    // And the current templates do not: the version was raised for a reason.
     let changed: Vec<_> = current
         .iter()
         .filter(|(rel, f)| base.get(rel).is_some_and(|b| b.text != f.text))
@@ -493,33 +502,13 @@ fn version_2_renders_its_fixture_byte_for_byte_through_its_delta() {
     );
 }
 
-fn v3_fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade/v3/plain")
-}
-
 /// Version 3 had `database = "postgres"` in the manifest and nothing in the code: its
 /// delta (templates-v3/) holds the templates as they were, and empty files for those it
 /// did not have (the migrations, a service's build.rs).
 #[test]
 fn version_3_renders_its_fixture_byte_for_byte_through_its_delta() {
-    let root = v3_fixture();
-    let (ws, protos) = super::v1::tests::load(&root);
-    let (base, shape) = render_version(3, &ws, &protos).unwrap();
-    let mut without_runtime = FileSet::new();
-    for (rel, f) in base.iter() {
-        if !rel.starts_with(crate::render::RUNTIME_DIR) {
-            without_runtime.insert(rel, f.text.clone(), f.ownership);
-        }
-    }
-    let problems = super::v1::tests::differences(&root, &without_runtime);
-    assert!(
-        problems.is_empty(),
-        "the templates of version 3 (templates/ with templates-v3/ in place) no longer \
-         render what msvc at version 3 wrote:\n{}",
-        problems.join("\n")
-    );
+    let (base, _, current) = renders_its_fixture(3);
     // The current templates give the services with a database their code.
-    let current = render_current(&root, &ws.manifest, &protos, &shape).unwrap();
     for added in [
         "services/orders/migrations/0001_init.sql",
         "services/orders/build.rs",
