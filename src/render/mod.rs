@@ -159,9 +159,10 @@ fn fits_layout(value: &tera::Value) -> bool {
     true
 }
 
-/// Context entries the templates lay out at whatever length (a constant's value goes on
-/// a line of its own when it would not fit beside its name).
-const ANY_LENGTH: [&str; 1] = ["database_url"];
+/// Context entries the templates lay out at whatever length: a constant's value goes on
+/// a line of its own when it would not fit beside its name (`database_url`), or the value
+/// is written into no Rust at all (`database_name`: compose, Kubernetes, SQL).
+const ANY_LENGTH: [&str; 2] = ["database_url", "database_name"];
 
 fn template_error(name: &str, origin: &Origin, err: tera::Error) -> Error {
     let mut e = Error::new(format!("template `{name}` failed")).source(err);

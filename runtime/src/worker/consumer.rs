@@ -22,6 +22,11 @@
 //!   nacked with requeue (the broker redelivers it with `redelivered` set); a redelivered
 //!   one is republished to the back of its queue with the updated [`ATTEMPTS_HEADER`] and
 //!   the original acked, because a requeued message cannot carry a new header.
+//! - With a database ([`WorkerConfig::with_database`], feature `postgres`): each delivery
+//!   is handled in a transaction that records its `message_id` in the inbox (see
+//!   [`inbox`](crate::inbox)) and is committed before the ack; a delivery whose id is
+//!   there already is acked without running the handler, and one met while the database
+//!   is unreachable is requeued after a pause, not counted as an attempt.
 
 use std::{
     any::Any,
