@@ -228,9 +228,14 @@ fn plan_database_of(plan: &mut WritePlan, name: &str) -> Result<()> {
     let manifest_rel = dir.join("Cargo.toml");
     if let Some(text) = plan.read_text(&manifest_rel) {
         let mut doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
-            Error::new(format!("{} is not valid TOML: {e}", manifest_rel.display()))
-                .at(Location::file(plan.root().join(&manifest_rel)))
-                .hint("fix it; msvc adds `sqlx.workspace = true` to a service with a database")
+            let span = e.span().unwrap_or(0..0);
+            Error::new(format!(
+                "{} is not valid TOML: {}",
+                manifest_rel.display(),
+                e.message()
+            ))
+            .at(Location::from_span(&manifest_rel, &text, span))
+            .hint("fix it; msvc adds `sqlx.workspace = true` to a service with a database")
         })?;
         let deps = doc
             .entry("dependencies")

@@ -906,3 +906,26 @@ fn doctor_reports_the_database_server_the_services_need() {
         "{database}"
     );
 }
+
+/// `link --db` on a service whose Cargo.toml does not parse: the error names the file and
+/// line, and nothing is written, the manifest included.
+#[test]
+fn link_db_with_a_broken_cargo_toml_writes_nothing() {
+    let s = Scratch::with_workspace();
+    s.ok(&["new", "store", "--rest"]);
+    let cargo = s.read("services/store/Cargo.toml") + "[dependencies\n";
+    s.write("services/store/Cargo.toml", &cargo);
+    let manifest = s.read("services.toml");
+    let out = s.run(&["link", "store", "--db", "postgres"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = cargo.lines().count();
+    assert!(
+        err.contains(&format!("--> services/store/Cargo.toml:{line}:")),
+        "{err}"
+    );
+    assert!(err.contains("hint: fix it"), "{err}");
+    assert_eq!(s.read("services.toml"), manifest);
+    assert!(!s.ws().join("services/store/migrations").exists());
+    assert!(!s.ws().join("services/store/build.rs").exists());
+}
