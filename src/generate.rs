@@ -85,7 +85,7 @@ pub fn plan_generated(
                     text,
                     Ownership::Generated,
                 );
-                plan_database_of(plan, name)?;
+                plan_database_of(plan, renderer, &ctx, name)?;
                 with_sqlx = true;
             }
         }
@@ -223,7 +223,12 @@ fn plan_members(
 /// one that did not have a database when it was made (`msvc link NAME --db postgres`, or
 /// `database` written into services.toml): `sqlx` among its dependencies, and a first
 /// migration when `migrations/` has none.
-fn plan_database_of(plan: &mut WritePlan, name: &str) -> Result<()> {
+fn plan_database_of(
+    plan: &mut WritePlan,
+    renderer: &Renderer,
+    ctx: &tera::Context,
+    name: &str,
+) -> Result<()> {
     let dir = service_dir(name);
     let manifest_rel = dir.join("Cargo.toml");
     if let Some(text) = plan.read_text(&manifest_rel) {
@@ -256,13 +261,10 @@ fn plan_database_of(plan: &mut WritePlan, name: &str) -> Result<()> {
     let on_disk = fs_err::read_dir(plan.root().join(&migrations))
         .is_ok_and(|mut entries| entries.next().is_some());
     if !planned && !on_disk {
+        let text = renderer.render("database/0001_init.sql.tera", ctx)?;
         plan.put(
             migrations.join("0001_init.sql"),
-            format!(
-                "-- The first migration of {name}'s database: create its tables here.\n\
-                 -- Add a migration for each change (0002_....sql): one that already ran is never edited.\n\
-                 SELECT 1;\n"
-            ),
+            text,
             Ownership::ScaffoldedOnce,
         );
     }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use super::Context;
 use crate::error::{Location, Result};
 use crate::workspace::diagnostic::Diagnostic;
-use crate::workspace::model::Kind;
 use crate::workspace::service_dir;
 
 /// One migration file: its version, and the direction for a reversible one.
@@ -39,10 +38,7 @@ fn parse(file: &str) -> Option<Name> {
 /// it is not UTF-8).
 fn migration_files(ctx: &Context<'_>) -> BTreeMap<String, BTreeMap<String, Option<String>>> {
     let mut by_service = BTreeMap::new();
-    for (name, _) in ctx.ws.manifest.services_with_database() {
-        if ctx.ws.manifest.services[name].kind == Kind::Process {
-            continue;
-        }
+    for (name, _) in ctx.ws.manifest.generated_with_database() {
         let dir = service_dir(name).join("migrations");
         let Ok(entries) = fs_err::read_dir(ctx.root.join(&dir)) else {
             continue;

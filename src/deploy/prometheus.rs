@@ -79,8 +79,8 @@ impl PrometheusContext {
             has_grpc: kinds.contains(&Kind::Grpc),
             has_worker: kinds.contains(&Kind::Worker),
             has_outbox: manifest
-                .services_with_database()
-                .any(|(_, s)| s.kind != Kind::Process && !s.publishes.is_empty()),
+                .generated_with_database()
+                .any(|(_, s)| !s.publishes.is_empty()),
             error_rate: ERROR_RATE_THRESHOLD,
             backlog: BACKLOG_THRESHOLD,
             scrape_interval: "15s",

@@ -355,9 +355,7 @@ impl WorkspaceContext {
             broker_url: manifest.broker_url().to_string(),
             has_queues: !queues.is_empty(),
             has_grpc: services.iter().any(|s| s.kind == Kind::Grpc),
-            has_database: services
-                .iter()
-                .any(|s| s.database && s.kind != Kind::Process),
+            has_database: manifest.generated_with_database().next().is_some(),
             proto_modules: module_tree(&protos_list),
             rest_peers: Vec::new(),
             services,

@@ -340,6 +340,13 @@ impl Manifest {
         self.services.iter().filter(|(_, s)| s.database.is_some())
     }
 
+    /// Those of [`Self::services_with_database`] whose code msvc generates: a `process`
+    /// service only gets its `DATABASE_URL`.
+    pub fn generated_with_database(&self) -> impl Iterator<Item = (&String, &Service)> {
+        self.services_with_database()
+            .filter(|(_, s)| s.kind != Kind::Process)
+    }
+
     /// The image of a service's Deployment: `REGISTRY/NAME` (without the tag).
     pub fn image_name(&self, service: &str) -> String {
         match self.deploy.as_ref().and_then(|d| d.registry.as_deref()) {
